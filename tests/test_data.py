@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from utils.augment import check_augment, draw_affine, is_identity, warp
+from utils.data import BACKGROUND, load_mnist, torchvision_datasets
+
+
+def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):
+    data = load_mnist(mnist_dir)
+    train, test = torchvision_datasets(mnist_dir)
+    generator = torch.Generator().manual_seed(0)
+    for index in torch.randint(0, 60000, (64,), generator=generator).tolist():
+        image, label = train[index]
+        assert torch.allclose(data.train_images[index], image, atol=1e-6)
+        assert data.train_labels[index].item() == label
+    for index in (0, 1234, 9999):
+        image, label = test[index]
+        assert torch.allclose(data.test_images[index], image, atol=1e-6)
+        assert data.test_labels[index].item() == label
+
+
+def test_an_epoch_visits_every_sample_once_in_a_seeded_order(small_mnist):
+    def epoch(seed):
+        batches = list(small_mnist.train_batches(128, torch.Generator().manual_seed(seed)))
+        return torch.cat([labels for _, labels in batches]), batches
+
+    labels, batches = epoch(3)
+    assert len(batches) == small_mnist.steps_per_epoch(128) == 16
+    assert torch.equal(labels.sort().values, small_mnist.train_labels.sort().values)
+    assert torch.equal(labels, epoch(3)[0])
+    assert not torch.equal(labels, epoch(4)[0])
+
+
+def test_augment_options_are_checked():
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['flip'\]"):
+        check_augment({"rotate": 5, "flip": True})
+    with pytest.raises(ValueError, match="rotate must be a number"):
+        check_augment({"rotate": -1})
+    with pytest.raises(ValueError, match="shift must be a number"):
+        check_augment({"shift": "big"})
+    assert check_augment({"rotate": 7}) == {"rotate": 7.0, "shift": 0.0, "scale": 0.0}
+    assert is_identity({}) and not is_identity({"scale": 0.1})
+
+
+def test_identity_warp_returns_the_batch(small_mnist):
+    images = small_mnist.train_images[:8]
+    theta = draw_affine(8, {}, torch.Generator().manual_seed(0))
+    assert torch.allclose(warp(images, theta, BACKGROUND), images, atol=1e-5)
+
+
+def test_shift_fills_uncovered_pixels_with_black():
+    images = torch.full((1, 1, 28, 28), 2.0)
+    theta = torch.tensor([[[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]])  # sample half an image to the right
+    out = warp(images, theta, BACKGROUND)
+    assert torch.allclose(out[..., :, -3:], torch.tensor(BACKGROUND), atol=1e-5)  # uncovered: normalised black
+    assert torch.allclose(out[..., :, :10], torch.tensor(2.0), atol=1e-5)
+
+
+def test_augmented_batches_differ_but_keep_labels_and_are_seeded(mnist_dir):
+    data = load_mnist(mnist_dir, train_samples=256, test_samples=10, augment={"rotate": 10, "shift": 0.1})
+    plain = load_mnist(mnist_dir, train_samples=256, test_samples=10)
+    (a, la), = list(data.train_batches(256, torch.Generator().manual_seed(1)))
+    (b, lb), = list(plain.train_batches(256, torch.Generator().manual_seed(1)))
+    (c, _), = list(data.train_batches(256, torch.Generator().manual_seed(1)))
+    assert torch.equal(la, lb) and torch.equal(a, c)
+    assert not torch.allclose(a, b, atol=1e-3)
+    assert a.shape == b.shape

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from utils.checkpoint import load_checkpoint
+from utils.config import RunConfig
+from utils.engine import History, evaluate, fit, seed_everything
+from utils.metrics import first_epoch_at_target, target_reached
+from utils.models import build
+
+
+def train(data, tmp_path=None, **overrides):
+    settings = dict(model="seed", epochs=3, batch_size=64, lr=0.05, scheduler="onecycle", seed=7,
+                    augment={"rotate": 10, "shift": 0.05}, device="cpu",
+                    checkpoint_dir=str(tmp_path) if tmp_path else "")
+    config = RunConfig(**{**settings, **overrides})
+    seed_everything(config.seed)
+    model = build(config.model)
+    return model, config
+
+
+def test_same_seed_same_numbers_on_the_cpu(small_mnist):
+    runs = []
+    for _ in range(2):
+        model, config = train(small_mnist, epochs=2)
+        runs.append(fit(model, small_mnist, config, progress="none"))
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+        assert getattr(runs[0], name) == getattr(runs[1], name)
+    model, config = train(small_mnist, epochs=2, seed=8)
+    assert fit(model, small_mnist, config, progress="none").train_loss != runs[0].train_loss
+
+
+def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path):
+    model, config = train(small_mnist)
+    straight = fit(model, small_mnist, config, progress="none")
+
+    model, config = train(small_mnist, tmp_path / "ckpt")
+    first_part = fit(model, small_mnist, config, stop_after_epoch=2, progress="none")
+    assert len(first_part.test_acc) == 2
+    fresh, config = train(small_mnist, tmp_path / "ckpt", seed=7)
+    resumed = fit(fresh, small_mnist, config, resume_from=tmp_path / "ckpt" / "last.pt", progress="none")
+    assert resumed.test_acc == straight.test_acc
+    assert resumed.train_loss == straight.train_loss
+    assert resumed.lr == straight.lr
+
+
+def test_checkpoints_hold_config_and_metrics_and_leave_no_partial_files(small_mnist, tmp_path):
+    model, config = train(small_mnist, tmp_path, epochs=2)
+    history = fit(model, small_mnist, config, progress="none")
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["config"] == config.to_dict()
+    assert best["metrics"]["test_acc"][best["metrics"]["epoch"] - 1] == history.best_test_acc
+    model.load_state_dict(best["model"])
+    assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.best_test_acc
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_resume_refuses_another_experiment(small_mnist, tmp_path):
+    model, config = train(small_mnist, tmp_path, epochs=1)
+    fit(model, small_mnist, config, progress="none")
+    model, other = train(small_mnist, tmp_path, epochs=1, lr=0.01)
+    with pytest.raises(ValueError, match="belongs to another experiment"):
+        fit(model, small_mnist, other, resume_from=tmp_path / "last.pt", progress="none")
+
+
+def test_adam_with_step_lr_decays_on_schedule(small_mnist):
+    model, config = train(small_mnist, optimizer="adam", scheduler="step", step_size=1, gamma=0.5, lr=0.002,
+                          epochs=3, augment={})
+    history = fit(model, small_mnist, config, progress="none")
+    assert history.lr == pytest.approx([0.002, 0.001, 0.0005])
+    assert history.test_acc[-1] > 50  # it learns something on 2,000 samples
+
+
+def test_progress_lines_are_one_per_epoch(small_mnist, capsys):
+    model, config = train(small_mnist, epochs=2)
+    fit(model, small_mnist, config, progress="lines")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and "test loss" in lines[0]
+
+
+def test_target_needs_three_epochs_in_a_row_few_params_and_at_most_fifteen_epochs():
+    good = [98.0] * 12 + [99.41, 99.40, 99.45]
+    assert target_reached(good, 7999)
+    assert not target_reached(good, 8000)
+    assert not target_reached([98.0] * 12 + [99.6, 99.39, 99.5], 5000)  # one dip breaks it
+    assert not target_reached([98.0] * 13 + [99.5, 99.5, 99.5], 5000)  # 16 epochs
+    assert not target_reached([99.5, 99.5], 5000)
+    assert first_epoch_at_target(good) == 13 and first_epoch_at_target([99.0]) is None
+    assert History(test_acc=good).first_epoch_at_target == 13

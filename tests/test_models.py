@@ -1,0 +1,57 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from utils.inspect import count_parameters, summary_text
+from utils.models import MODELS, build
+from utils.metrics import PARAM_LIMIT
+
+# DESIGN.md: the seed's conv rows (parameters, output shape) and its BN total.
+SEED_CONVS = [(80, (8, 26, 26)), (876, (12, 24, 24)), (1744, (16, 22, 22)), (136, (8, 11, 11)), (876, (12, 9, 9)),
+              (1744, (16, 7, 7)), (2900, (20, 5, 5)), (3620, (20, 3, 3)), (1810, (10, 1, 1))]
+
+
+def conv_outputs(model):
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    model(torch.zeros(2, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    return shapes
+
+
+def test_seed_model_matches_the_seed_table():
+    model = build("seed")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [sum(p.numel() for p in c.parameters()) for c in convs] == [p for p, _ in SEED_CONVS]
+    assert all(c.bias is not None for c in convs)  # the seed keeps every bias: 80 = 72 + 8, ...
+    assert conv_outputs(model) == [s for _, s in SEED_CONVS]
+    bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    assert bn == 224
+    assert count_parameters(model) == 14010
+
+
+def test_torchsummary_reports_the_seed_rows_on_the_cpu():
+    text = summary_text(build("seed"))
+    assert "Total params: 14,010" in text
+    for params, (c, h, w) in SEED_CONVS:
+        assert f"[-1, {c}, {h}, {w}]" in text and f"{params:,}" in text
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_gives_ten_logits_and_torchsummary_agrees_on_its_size(name):
+    model = build(name)
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert f"Total params: {count_parameters(model):,}" in summary_text(model)
+
+
+def test_the_diet_and_the_headline_fit_the_budget():
+    assert count_parameters(build("param_diet")) < PARAM_LIMIT
+    assert count_parameters(build("garam_masala")) < PARAM_LIMIT
+    assert all(c.bias is None for c in build("garam_masala").modules() if isinstance(c, nn.Conv2d))
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known models: .*garam_masala.*seed"):
+        build("resnet")

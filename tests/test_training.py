@@ -1,0 +1,28 @@
+"""Integration: real training on the full real MNIST, on the CPU."""
+import pytest
+
+from utils import series
+from utils.config import RunConfig
+from utils.data import load_mnist
+from utils.engine import fit, seed_everything
+from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
+from utils.models import build
+
+
+def test_seed_model_passes_97_percent_after_one_epoch(mnist_dir):
+    config = RunConfig(model="seed", epochs=1, batch_size=128, lr=0.015, seed=1, device="cpu",
+                       data_dir=str(mnist_dir))
+    seed_everything(config.seed)
+    model = build(config.model)
+    history = fit(model, load_mnist(mnist_dir, "cpu"), config, progress="lines")
+    assert history.test_acc[0] > 97.0
+
+
+@pytest.mark.slow
+def test_headline_notebook_reaches_the_target_in_a_full_run(mnist_dir):
+    """Notebook 05, full schedule, through the runner: >= 99.40 % in each of its last 3 epochs, < 8,000 params."""
+    (outcome,) = series.run(["05"], publish=False, log=print)
+    assert not outcome.error, outcome.error
+    record = outcome.record
+    assert not record["smoke"] and record["epochs"] <= EPOCH_LIMIT and record["params"] < PARAM_LIMIT
+    assert record["target_reached"], f"test accuracy per epoch: {record['test_acc']}"

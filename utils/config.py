@@ -1,0 +1,89 @@
+"""RunConfig: every knob of one training run in one validated object, checked before any data is loaded."""
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from utils.augment import check_augment
+from utils.models import MODELS
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULERS = ("none", "step", "onecycle")
+MAX_EPOCHS = 100
+SMOKE_EPOCHS = 1  # a smoke run trains this many epochs, whatever `epochs` says (it is still validated)
+
+
+@dataclass
+class RunConfig:
+    model: str  # a name registered in utils.models
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 0.01  # the peak LR for onecycle, the starting LR otherwise
+    optimizer: str = "sgd"  # sgd (with momentum) or adam
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    scheduler: str = "none"  # none, step (StepLR) or onecycle (OneCycleLR, stepped every batch)
+    step_size: int = 6  # StepLR: epochs between decays
+    gamma: float = 0.1  # StepLR: decay factor
+    pct_start: float = 0.2  # OneCycleLR: share of the steps spent warming up
+    label_smoothing: float = 0.0
+    augment: dict = field(default_factory=dict)  # see utils.augment.AUGMENT_DEFAULTS
+    seed: int = 1
+    device: str = "auto"  # auto picks cuda when present, else cpu
+    data_dir: str = "data"
+    smoke: bool = False  # one epoch on a few thousand samples: checks the plumbing, proves nothing
+    checkpoint_dir: str = ""  # where best.pt and last.pt go; empty: no checkpoints
+    eval_batch_size: int = 2000
+
+    def __post_init__(self):
+        self.validate()
+        if self.smoke:
+            self.epochs = SMOKE_EPOCHS
+
+    def validate(self):
+        """Raise ValueError naming the first bad field and what it allows."""
+        def bad(name, allowed):
+            raise ValueError(f"RunConfig.{name}={getattr(self, name)!r} is not allowed: {allowed}")
+
+        if self.model not in MODELS:
+            bad("model", f"one of {sorted(MODELS)}")
+        for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, 60000), ("seed", 0, 2**32 - 1),
+                                ("step_size", 1, MAX_EPOCHS), ("eval_batch_size", 1, 10000)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                bad(name, f"an integer from {low} to {high}")
+        for name, low, high, low_open in (("lr", 0, 10, True), ("momentum", 0, 1, False),
+                                          ("weight_decay", 0, 1, False), ("gamma", 0, 1, True),
+                                          ("pct_start", 0, 1, True), ("label_smoothing", 0, 1, False)):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and (low < value if low_open else low <= value) and value <= high):
+                bad(name, f"a number in {'(' if low_open else '['}{low}, {high}]")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"one of {list(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            bad("scheduler", f"one of {list(SCHEDULERS)}")
+        if not isinstance(self.smoke, bool):
+            bad("smoke", "True or False")
+        self.augment = check_augment(self.augment)
+        self.resolved_device  # raises for a device this machine lacks
+
+    @property
+    def resolved_device(self):
+        """The torch.device to train on; 'auto' means cuda when present."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: this machine has no CUDA GPU; "
+                             "use 'auto' or 'cpu'")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: this machine has no MPS device")
+        return device
+
+    def to_dict(self):
+        return asdict(self)

@@ -1,0 +1,112 @@
+"""MNIST as tensors on the training device, served as shuffled (and optionally augmented) batches by index.
+
+The fast path loads the verified uint8 files once, normalises them once and keeps them on the device: a batch is
+one gather, with no per-sample PIL work. The plain torchvision ``DataLoader`` path (``torchvision_loaders``) reads
+the same files with the same normalisation and stays for comparison.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from utils.augment import check_augment, draw_affine, is_identity, warp
+from utils.mnist import load_raw
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD  # a black pixel after normalisation
+SMOKE_TRAIN_SAMPLES = 5000  # smoke runs: one epoch on this many real training images ...
+SMOKE_TEST_SAMPLES = 2000  # ... and this many test images
+
+
+def normalise(images_uint8):
+    """(N, 28, 28) uint8 -> (N, 1, 28, 28) float32, scaled to [0, 1] then standardised."""
+    return ((images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+@dataclass
+class MnistData:
+    """Normalised MNIST tensors on one device; images (N, 1, 28, 28) float32, labels (N,) int64."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    augment: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.augment = check_augment(self.augment)
+
+    @property
+    def device(self):
+        return self.train_images.device
+
+    def steps_per_epoch(self, batch_size):
+        return math.ceil(len(self.train_labels) / batch_size)
+
+    def train_batches(self, batch_size, generator):
+        """One epoch of shuffled batches; order and warps come from `generator` (a CPU torch.Generator)."""
+        count = len(self.train_labels)
+        order = torch.randperm(count, generator=generator).to(self.device)
+        theta = None
+        if not is_identity(self.augment):
+            theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
+        for start in range(0, count, batch_size):
+            index = order[start:start + batch_size]
+            images = self.train_images[index]
+            if theta is not None:
+                images = warp(images, theta[start:start + batch_size], BACKGROUND)
+            yield images, self.train_labels[index]
+
+    def test_batches(self, batch_size):
+        for start in range(0, len(self.test_labels), batch_size):
+            yield self.test_images[start:start + batch_size], self.test_labels[start:start + batch_size]
+
+
+def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
+    """Verified MNIST on `device`; `train_samples`/`test_samples` keep only the first N of each split."""
+    raw = load_raw(data_dir, fetch=fetch)
+    (train_x, train_y), (test_x, test_y) = raw["train"], raw["test"]
+    train_x, train_y = train_x[:train_samples], train_y[:train_samples]
+    test_x, test_y = test_x[:test_samples], test_y[:test_samples]
+    return MnistData(normalise(train_x).to(device), train_y.long().to(device),
+                     normalise(test_x).to(device), test_y.long().to(device), augment=augment or {})
+
+
+def mnist(config):
+    """The data a RunConfig asks for: full MNIST, or a few thousand real samples in smoke mode."""
+    train_samples, test_samples = (SMOKE_TRAIN_SAMPLES, SMOKE_TEST_SAMPLES) if config.smoke else (None, None)
+    return load_mnist(config.data_dir, config.resolved_device, config.augment, train_samples, test_samples)
+
+
+def torchvision_transform(augment=None):
+    """The per-sample torchvision pipeline: [RandomAffine] -> ToTensor -> Normalize, same constants as above."""
+    from torchvision import transforms
+
+    steps = []
+    opts = check_augment(augment)
+    if any(opts.values()):
+        steps.append(transforms.RandomAffine(
+            degrees=opts["rotate"], translate=(opts["shift"], opts["shift"]) if opts["shift"] else None,
+            scale=(1 - opts["scale"], 1 + opts["scale"]) if opts["scale"] else None, fill=0))
+    steps += [transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]
+    return transforms.Compose(steps)
+
+
+def torchvision_datasets(data_dir, augment=None, fetch=True):
+    """torchvision's MNIST datasets over the same verified files: (train, test)."""
+    from torchvision import datasets
+
+    load_raw(data_dir, fetch=fetch)  # verify (and fetch) first: torchvision only checks that the files exist
+    train = datasets.MNIST(str(data_dir), train=True, download=False, transform=torchvision_transform(augment))
+    test = datasets.MNIST(str(data_dir), train=False, download=False, transform=torchvision_transform())
+    return train, test
+
+
+def torchvision_loaders(data_dir, batch_size, augment=None, num_workers=0, seed=0, test_batch_size=1000):
+    """The classic path: DataLoaders with per-sample PIL transforms, for comparison with the fast path."""
+    train, test = torchvision_datasets(data_dir, augment)
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.utils.data.DataLoader(train, batch_size, shuffle=True, num_workers=num_workers,
+                                        generator=generator, persistent_workers=num_workers > 0),
+            torch.utils.data.DataLoader(test, test_batch_size, num_workers=num_workers))

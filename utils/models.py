@@ -1,0 +1,122 @@
+"""The building block and one model per notebook, registered by name; earlier models stay so old notebooks re-run.
+
+Every model is one flat ``nn.Sequential`` of blocks, so the receptive-field tool (utils.inspect) can walk it.
+Shape comments read ``in -> out (H x W x C), RF``; the RF tool's test checks them against the layers.
+"""
+import torch.nn as nn
+
+MODELS = {}
+
+
+def register(name):
+    """Decorator: make a model factory buildable as ``build(name)``."""
+    def add(factory):
+        MODELS[name] = factory
+        return factory
+    return add
+
+
+def build(name, **kwargs):
+    """A fresh model by registered name; an unknown name lists the known ones."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**kwargs)
+
+
+def conv_block(c_in, c_out, kernel=3, padding=0, dropout=0.0, bias=False, batchnorm=True, relu=True):
+    """conv -> BN -> ReLU -> dropout; parts switch off by argument. A bias before BN is wasted, so off by default."""
+    layers = [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias)]
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(c_out))
+    if relu:
+        layers.append(nn.ReLU())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class Classifier(nn.Sequential):
+    """A Sequential whose last layer gives (B, 10, 1, 1) logits; flattens them to (B, 10)."""
+
+    def forward(self, x):
+        return super().forward(x).flatten(1)
+
+
+def seed_net(batchnorm=True, dropout=0.05, bias=True):
+    """The seed's 14,010-parameter net: every conv keeps its bias; the last conv is a 3x3 'fully connected' one."""
+    def block(c_in, c_out, kernel=3):
+        return conv_block(c_in, c_out, kernel, dropout=dropout, bias=bias, batchnorm=batchnorm)
+
+    return Classifier(
+        block(1, 8),  # 28x28x1 -> 26x26x8, RF 3
+        block(8, 12),  # -> 24x24x12, RF 5
+        block(12, 16),  # -> 22x22x16, RF 7
+        nn.MaxPool2d(2, 2),  # -> 11x11x16, RF 8
+        block(16, 8, kernel=1),  # -> 11x11x8, RF 8: squeeze channels, mix what the pool kept
+        block(8, 12),  # -> 9x9x12, RF 12
+        block(12, 16),  # -> 7x7x16, RF 16
+        block(16, 20),  # -> 5x5x20, RF 20
+        block(20, 20),  # -> 3x3x20, RF 24
+        nn.Conv2d(20, 10, 3, bias=bias),  # -> 1x1x10, RF 28: logits, no BN/ReLU/dropout
+    )
+
+
+def kaiming_init(model):
+    """He initialisation for ReLU nets: without BN, PyTorch's default init shrinks the signal layer by layer."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+@register("baseline")
+def baseline():
+    """01: the seed's skeleton, plain convs and ReLU only, He-initialised (13,786 parameters)."""
+    return kaiming_init(seed_net(batchnorm=False, dropout=0.0))
+
+
+@register("batchnorm")
+def batchnorm():
+    """02: + BatchNorm after every conv but the last (14,010 parameters)."""
+    return seed_net(batchnorm=True, dropout=0.0)
+
+
+@register("seed")
+def seed(dropout=0.05):
+    """03: + dropout in every block: the seed's model exactly (14,010 parameters)."""
+    return seed_net(batchnorm=True, dropout=dropout)
+
+
+@register("param_diet")
+def param_diet(dropout=0.05):
+    """04: no conv biases, fewer channels, 1x1 squeeze after the max-pool (7,608 parameters)."""
+    return Classifier(
+        conv_block(1, 8, dropout=dropout),  # 28x28x1 -> 26x26x8, RF 3
+        conv_block(8, 10, dropout=dropout),  # -> 24x24x10, RF 5
+        conv_block(10, 12, dropout=dropout),  # -> 22x22x12, RF 7
+        nn.MaxPool2d(2, 2),  # -> 11x11x12, RF 8
+        conv_block(12, 8, kernel=1, dropout=dropout),  # -> 11x11x8, RF 8
+        conv_block(8, 10, dropout=dropout),  # -> 9x9x10, RF 12
+        conv_block(10, 12, dropout=dropout),  # -> 7x7x12, RF 16
+        conv_block(12, 12, dropout=dropout),  # -> 5x5x12, RF 20
+        conv_block(12, 12, dropout=dropout),  # -> 3x3x12, RF 24
+        nn.Conv2d(12, 10, 3, bias=False),  # -> 1x1x10, RF 28: logits
+    )
+
+
+@register("garam_masala")
+def garam_masala():
+    """05: GAP head, max-pool at RF 6, no dropout (augmentation regularises), 7,536 parameters."""
+    return Classifier(
+        conv_block(1, 8),  # 28x28x1 -> 26x26x8, RF 3
+        conv_block(8, 8),  # -> 24x24x8, RF 5
+        nn.MaxPool2d(2, 2),  # -> 12x12x8, RF 6: pool early, the full-resolution layers cost the most time
+        conv_block(8, 12),  # -> 10x10x12, RF 10
+        conv_block(12, 16),  # -> 8x8x16, RF 14
+        conv_block(16, 16),  # -> 6x6x16, RF 18
+        conv_block(16, 12),  # -> 4x4x12, RF 22
+        nn.AdaptiveAvgPool2d(1),  # GAP: -> 1x1x12, RF 28
+        nn.Conv2d(12, 10, 1, bias=False),  # -> 1x1x10, RF 28: logits
+    )

@@ -1,0 +1,56 @@
+"""Figures of a run: 2x2 train/test loss and accuracy curves, a grid of misclassified digits, sample digits.
+
+Each function returns a matplotlib Figure: a notebook shows it, utils.report.save_run writes it as a PNG.
+"""
+import matplotlib.pyplot as plt
+
+from utils.data import MNIST_MEAN, MNIST_STD
+from utils.metrics import TARGET_ACCURACY
+
+
+def plot_curves(history, title=""):
+    """2x2 grid: train loss, test loss, train accuracy, test accuracy (with the 99.4 % line) per epoch.
+
+    `history` is a History or a metrics record (anything with the four lists as attributes or keys).
+    """
+    get = history.get if isinstance(history, dict) else lambda name: getattr(history, name)
+    epochs = range(1, len(get("test_acc")) + 1)
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for axis, name, label in ((axes[0, 0], "train_loss", "train loss"), (axes[0, 1], "test_loss", "test loss"),
+                              (axes[1, 0], "train_acc", "train accuracy (%)"),
+                              (axes[1, 1], "test_acc", "test accuracy (%)")):
+        axis.plot(epochs, get(name), marker="o", markersize=3)
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+    axes[1, 1].axhline(TARGET_ACCURACY, color="red", linestyle="--", linewidth=1, label=f"{TARGET_ACCURACY} %")
+    axes[1, 1].legend(loc="lower right")
+    for axis in axes[1]:
+        axis.set_xlabel("epoch")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _digit_grid(images, captions, title, columns=10):
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.35), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, caption in zip(axes.flat, images, captions):
+        axis.imshow((image.squeeze().cpu() * MNIST_STD + MNIST_MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        axis.set_title(caption, fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_misclassified(images, labels, predictions, limit=30):
+    """The first `limit` test digits the model gets wrong, captioned 'true -> predicted'."""
+    wrong = (predictions != labels).nonzero().flatten()[:limit].cpu()
+    title = f"misclassified: {int((predictions != labels).sum())} of {len(labels)} (first {len(wrong)} shown)"
+    return _digit_grid(images[wrong], [f"{int(labels[i])} -> {int(predictions[i])}" for i in wrong], title)
+
+
+def plot_samples(images, labels, count=20):
+    """The first `count` digits with their labels."""
+    return _digit_grid(images[:count], [f"label {int(y)}" for y in labels[:count]], "sample training digits")
