@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from utils.checkpoint import load_checkpoint
 from utils.config import RunConfig

@@ -120,3 +120,31 @@ def garam_masala():
         nn.AdaptiveAvgPool2d(1),  # GAP: -> 1x1x12, RF 28
         nn.Conv2d(12, 10, 1, bias=False),  # -> 1x1x10, RF 28: logits
     )
+
+
+@register("smallest")
+def smallest(blocks=((4, 8), (12, 12, 10)), padding=0, squeeze=0, head="gap", dropout=0.0):
+    """06: the smallest net that holds the target; its knobs are what the ablation in notebook 06 varies.
+
+    blocks: output channels of the 3x3 convs, one tuple per resolution, a 2x2 max-pool between tuples;
+    padding: of every 3x3 conv; squeeze: channels of a 1x1 conv after each max-pool (0: none);
+    head: 'gap' (GAP, then 1x1 to 10 classes) or 'fc' (flatten the last map into a linear layer).
+    """
+    layers, channels, side = [], 1, 28
+    for index, widths in enumerate(blocks):
+        if index:
+            layers.append(nn.MaxPool2d(2, 2))
+            side //= 2
+            if squeeze:
+                layers.append(conv_block(channels, squeeze, kernel=1, dropout=dropout))
+                channels = squeeze
+        for width in widths:
+            layers.append(conv_block(channels, width, padding=padding, dropout=dropout))
+            channels, side = width, side + 2 * padding - 2
+    if head == "gap":
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, 10, 1, bias=False)]
+    elif head == "fc":
+        layers += [nn.Flatten(), nn.Linear(channels * side * side, 10, bias=False)]
+    else:
+        raise ValueError(f"smallest: head must be 'gap' or 'fc', got {head!r}")
+    return Classifier(*layers)

@@ -176,6 +176,7 @@ def main(argv=None):
     runner.add_argument("--no-publish", action="store_true", help="leave notebooks/, results/ and README alone")
     runner.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_SECONDS, help="seconds per cell")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # notebook output streams through: show it as it comes
     try:
         if args.command == "list":
             for stem in notebook_stems():

@@ -1,0 +1,123 @@
+"""The ablation of notebook 06: change one thing in its recipe at a time, train each variant over the same seeds.
+
+  python -m utils.ablation [--seeds 0 1] [--only NAME...] [--jobs 2]
+
+Every finished (variant, seed) run is appended to results/06_ablation.json at once, so an interrupted ablation
+keeps what it did and a re-run skips it. Notebook 06 shows the table built from that file.
+"""
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+from utils.config import RunConfig
+from utils.data import load_mnist
+from utils.engine import fit, seed_everything
+from utils.inspect import count_parameters
+from utils.metrics import TARGET_LAST_EPOCHS, read_json, target_reached, write_json
+from utils.models import build
+from utils.project import RESULTS_DIR, ROOT
+
+ABLATION_FILE = RESULTS_DIR / "06_ablation.json"
+# Notebook 06's recipe; keep in step with its config cell (a test checks they agree).
+BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
+                   pct_start=0.2, augment={"rotate": 7.0})
+BASE_MODEL = {}
+# name: (RunConfig changes, model changes); one idea each.
+VARIANTS = {
+    "base": ({}, {}),
+    "narrower: 4-8 | 10-10-10": ({}, {"blocks": ((4, 8), (10, 10, 10))}),
+    "max-pool later (after 3 convs, RF 8)": ({}, {"blocks": ((4, 8, 12), (12, 10))}),
+    "1x1 squeeze to 6 after the max-pool": ({}, {"squeeze": 6}),
+    "fully connected head instead of GAP": ({}, {"head": "fc"}),
+    "no augmentation": ({"augment": {}}, {}),
+    "rotation ±15°": ({"augment": {"rotate": 15.0}}, {}),
+    "rotation ±7° + shift 10 % + scale 10 %": ({"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}}, {}),
+    "no schedule: constant LR 0.02": ({"scheduler": "none", "lr": 0.02}, {}),
+    "one-cycle peak LR 0.2": ({"lr": 0.2}, {}),
+    "batch 64": ({"batch_size": 64}, {}),
+    "dropout 5 %": ({}, {"dropout": 0.05}),
+    "label smoothing 0.1": ({"label_smoothing": 0.1}, {}),
+}
+
+
+def train_variant(job):
+    """Train one (variant, seed) on the CPU; returns its record."""
+    name, seed, data_dir = job
+    config_changes, model_changes = VARIANTS[name]
+    config = RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu", data_dir=data_dir)
+    seed_everything(seed)
+    model = build(config.model, **{**BASE_MODEL, **model_changes})
+    data = load_mnist(data_dir, "cpu", config.augment)
+    started = time.perf_counter()
+    history = fit(model, data, config, progress="none")
+    params = count_parameters(model)
+    return {"variant": name, "seed": seed, "params": params, "test_acc": history.test_acc,
+            "best_test_acc": max(history.test_acc), "min_last_3": min(history.test_acc[-TARGET_LAST_EPOCHS:]),
+            "target_reached": target_reached(history.test_acc, params), "seconds": time.perf_counter() - started,
+            "threads": torch.get_num_threads(), "config": config.to_dict(), "model_changes": model_changes}
+
+
+def _init_worker(threads):
+    torch.set_num_threads(threads)
+
+
+def run_ablation(seeds, names=None, jobs=1, path=ABLATION_FILE, data_dir=ROOT / "data", log=print):
+    """Run the missing (variant, seed) pairs, appending each record to `path` as it finishes."""
+    names = names or list(VARIANTS)
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    records = read_json(path) if path.is_file() else []
+    done = {(r["variant"], r["seed"]) for r in records}
+    todo = [(name, seed, str(data_dir)) for seed in seeds for name in names if (name, seed) not in done]
+    log(f"{len(todo)} runs to do, {len(done)} already in {path}")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (threads,)) as pool:
+        for record in pool.imap_unordered(train_variant, todo):
+            records.append(record)
+            write_json(records, path)
+            log(f"{record['variant']} seed {record['seed']}: min of last 3 {record['min_last_3']:.2f} %, "
+                f"{record['seconds']:.0f} s")
+    return records
+
+
+def ablation_table(records):
+    """Markdown table: per variant, parameters and mean/min over seeds of the last-3-epoch minimum."""
+    by_variant = {}
+    for record in records:
+        by_variant.setdefault(record["variant"], []).append(record)
+    base = statistics.mean(r["min_last_3"] for r in by_variant.get("base", [{"min_last_3": float("nan")}]))
+    rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target | Δ vs base |",
+            "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for name in [n for n in VARIANTS if n in by_variant]:
+        runs = sorted(by_variant[name], key=lambda r: r["seed"])
+        mean = statistics.mean(r["min_last_3"] for r in runs)
+        rows.append(f"| {name} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} | {mean:.2f} % "
+                    f"| {min(r['min_last_3'] for r in runs):.2f} % "
+                    f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
+                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {mean - base:+.2f} |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m utils.ablation", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these variants")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads are split between them)")
+    args = parser.parse_args(argv)
+    try:
+        records = run_ablation(args.seeds, args.only, args.jobs)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(ablation_table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Side-by-side speed of the two data paths, training the headline model (05) with the same loop.
+
+  (a) torchvision DataLoader, augmentation by torchvision transforms per sample (PIL), batches copied to the device
+  (b) this project's path: MNIST resident on the device, batches gathered by index, augmentation on whole batches
+
+The two alternate (a b a b ...) so that both see the same machine state; each measurement trains `--steps` steps.
+Seconds per epoch = seconds per step x steps per epoch (60,000 images); evaluation covers the 10,000 test images.
+The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 means (b) is faster.
+
+  python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
+"""
+import argparse
+import itertools
+import math
+import statistics
+import time
+
+import torch
+
+from utils.data import load_mnist, torchvision_loaders
+from utils.engine import evaluate, train_epoch
+from utils.models import build
+from utils.project import ROOT
+
+HEADLINE_MODEL = "garam_masala"  # the model of notebook 05 ...
+HEADLINE_AUGMENT = {"rotate": 7.0}  # ... and its augmentation
+TRAIN_IMAGES = 60000
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(device, work):
+    synchronize(device)
+    started = time.perf_counter()
+    work()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def endless(loader, device):
+    """Batches from a DataLoader forever (a new epoch when one ends), copied to `device`."""
+    while True:
+        for images, labels in loader:
+            yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+@torch.inference_mode()
+def evaluate_loader(model, loader, device):
+    model.eval()
+    correct = 0
+    for images, labels in loader:
+        correct += int((model(images.to(device)).argmax(1) == labels.to(device)).sum())
+    return correct
+
+
+class Trainer:
+    """A model with its optimizer; trains `steps` steps from a batch iterator with the engine's train_epoch."""
+
+    def __init__(self, device, model_name, channels_last=False, optimizer_options=None, compile_model=False,
+                 inplace_relu=False, bf16=False, compile_mode=None):
+        torch.manual_seed(0)
+        self.model = build(model_name).to(device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.ReLU):
+                module.inplace = inplace_relu
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9,
+                                         **(optimizer_options or {}))
+        self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else self.model
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def steps(self, batches, count):
+        with self.autocast:
+            train_epoch(self.forward, itertools.islice(batches, count), self.optimizer)
+
+
+def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_size, workers):
+    """{path name: (train seconds per epoch, eval seconds)}, medians over `repeats` alternating measurements."""
+    data = load_mnist(data_dir, device, augment=augment)
+    steps_per_epoch = math.ceil(TRAIN_IMAGES / batch_size)
+    paths = {}
+    for count in workers:
+        train_loader, test_loader = torchvision_loaders(data_dir, batch_size, augment, num_workers=count,
+                                                        test_batch_size=1000)
+        paths[f"(a) DataLoader, {count} workers"] = (endless(train_loader, device), test_loader)
+    fast_batches = itertools.chain.from_iterable(
+        data.train_batches(batch_size, torch.Generator().manual_seed(epoch)) for epoch in itertools.count())
+    paths["(b) device-resident"] = (fast_batches, None)
+    trainer = Trainer(device, model_name)
+    for batches, _ in paths.values():
+        trainer.steps(batches, 5)  # warm-up: worker start, allocator, kernel selection
+    train_times = {name: [] for name in paths}
+    eval_times = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, (batches, test_loader) in paths.items():
+            train_times[name].append(timed(device, lambda: trainer.steps(batches, steps)) / steps * steps_per_epoch)
+            if test_loader is None:
+                work = lambda: evaluate(trainer.model, data.test_images, data.test_labels)  # noqa: E731
+            else:
+                work = lambda: evaluate_loader(trainer.model, test_loader, device)  # noqa: E731
+            eval_times[name].append(timed(device, work))
+    return {name: (statistics.median(train_times[name]), statistics.median(eval_times[name])) for name in paths}
+
+
+def tune(data_dir, device, model_name, augment, steps, batch_size):
+    """Seconds per training epoch of path (b) under each speed-up worth trying on this device."""
+    data = load_mnist(data_dir, device, augment=augment)
+    batches = itertools.chain.from_iterable(
+        data.train_batches(batch_size, torch.Generator().manual_seed(epoch)) for epoch in itertools.count())
+    variants = {"plain": {}, "channels_last": {"channels_last": True}, "inplace ReLU": {"inplace_relu": True},
+                "SGD foreach": {"optimizer_options": {"foreach": True}},
+                "SGD fused": {"optimizer_options": {"fused": True}},
+                "torch.compile": {"compile_model": True}}
+    if device.type == "cuda":
+        variants.update({"bf16 autocast": {"bf16": True},
+                         "CUDA graphs (compile reduce-overhead)": {"compile_model": True,
+                                                                    "compile_mode": "reduce-overhead"}})
+    results = {}
+    for name, options in variants.items():
+        try:
+            trainer = Trainer(device, model_name, **options)
+            first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
+            seconds = timed(device, lambda: trainer.steps(batches, steps))
+        except Exception as error:  # a variant this machine cannot run is reported, not fatal
+            print(f"{name:<24} failed: {type(error).__name__}: {str(error)[:120]}")
+            continue
+        results[name] = seconds / steps * math.ceil(TRAIN_IMAGES / batch_size)
+        print(f"{name:<24} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
+    model = Trainer(device, model_name).model
+    for eval_batch in (500, 2000, 10000):
+        seconds = timed(device, lambda: evaluate(model, data.test_images, data.test_labels, eval_batch))
+        print(f"eval batch {eval_batch:<6} {seconds:7.2f} s for 10,000 test images", flush=True)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="training steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="a/b alternations; medians are reported")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers for (a)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--data-dir", default=str(ROOT / "data"))
+    parser.add_argument("--model", default=HEADLINE_MODEL, help="a registered model name")
+    parser.add_argument("--no-augment", action="store_true", help="train without augmentation on both paths")
+    parser.add_argument("--tune", action="store_true", help="also time speed-up variants of (b)")
+    args = parser.parse_args(argv)
+    augment = {} if args.no_augment else HEADLINE_AUGMENT
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
+          f"augment {augment or 'none'}")
+    if args.tune:
+        torch.backends.cudnn.benchmark = False
+        tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            print("with cudnn.benchmark:")
+            tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
+    results = measure_paths(args.data_dir, device, args.model, augment, args.steps, args.repeats, args.batch_size,
+                            args.workers)
+    print(f"{'path':<28} {'train s/epoch':>14} {'eval s':>8} {'epoch s':>8}")
+    for path, (train_seconds, eval_seconds) in results.items():
+        print(f"{path:<28} {train_seconds:14.2f} {eval_seconds:8.2f} {train_seconds + eval_seconds:8.2f}")
+    baseline = min(sum(v) for k, v in results.items() if k.startswith("(a)"))  # the fastest DataLoader setting
+    fast = sum(results["(b) device-resident"])
+    print(f"ratio {fast / baseline:.3f}")
+
+
+if __name__ == "__main__":
+    main()
