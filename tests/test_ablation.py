@@ -1,29 +1,9 @@
-import nbformat
 import pytest
 
 from utils import ablation
 from utils.config import RunConfig
 from utils.inspect import count_parameters
 from utils.models import build
-from utils.project import NOTEBOOKS_DIR
-
-
-def notebook_config(stem):
-    """The RunConfig that a notebook's parameters and config cells build, without running anything else."""
-    notebook = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
-    namespace = {"RunConfig": RunConfig}
-    for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and ("parameters" in tags or "config = RunConfig(" in cell.source):
-            exec(cell.source, namespace)
-    return namespace["config"]
-
-
-def test_ablation_base_is_notebook_06s_recipe():
-    config = notebook_config("06_smallest")
-    for key, value in ablation.BASE_CONFIG.items():
-        assert getattr(config, key) == (RunConfig(model="smallest", **{key: value}).augment
-                                        if key == "augment" else value), key
 
 
 def test_every_variant_builds_a_valid_config_and_model():

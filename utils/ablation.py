@@ -1,9 +1,9 @@
-"""The ablation of notebook 06: change one thing in its recipe at a time, train each variant over the same seeds.
+"""The ablation for notebook 06: change one thing in its recipe at a time, train each variant over the same seeds.
 
   python -m utils.ablation [--seeds 0 1] [--only NAME...] [--jobs 2]
 
 Every finished (variant, seed) run is appended to results/06_ablation.json at once, so an interrupted ablation
-keeps what it did and a re-run skips it. Notebook 06 shows the table built from that file.
+keeps what it did and a re-run skips it. `ablation_table` turns that file into the table notebook 06 will show.
 """
 import argparse
 import multiprocessing
@@ -23,7 +23,7 @@ from utils.models import build
 from utils.project import RESULTS_DIR, ROOT
 
 ABLATION_FILE = RESULTS_DIR / "06_ablation.json"
-# Notebook 06's recipe; keep in step with its config cell (a test checks they agree).
+# The recipe under study: notebook 05's training with the `smallest` model (3,756 parameters).
 BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
                    pct_start=0.2, augment={"rotate": 7.0})
 BASE_MODEL = {}

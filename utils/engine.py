@@ -68,10 +68,11 @@ class History:
 
 
 def make_optimizer(model, config):
+    # foreach: one multi-tensor update instead of a loop over parameters; the same numbers, a little faster on the CPU
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+                           weight_decay=config.weight_decay, foreach=True)
 
 
 def make_scheduler(optimizer, config, steps_per_epoch):
@@ -105,7 +106,7 @@ def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, 
 
 
 @torch.inference_mode()
-def evaluate(model, images, labels, batch_size=2000):
+def evaluate(model, images, labels, batch_size=500):
     """Mean loss and accuracy (percent) over a whole split. Returns {'loss', 'acc'}."""
     model.eval()
     loss_sum = correct = 0
@@ -118,7 +119,7 @@ def evaluate(model, images, labels, batch_size=2000):
 
 
 @torch.inference_mode()
-def predict(model, images, batch_size=2000):
+def predict(model, images, batch_size=500):
     """Predicted class of every image, as a tensor on the images' device."""
     model.eval()
     return torch.cat([model(images[s:s + batch_size]).argmax(1) for s in range(0, len(images), batch_size)])
