@@ -17,6 +17,11 @@ def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):
         image, label = test[index]
         assert torch.allclose(data.test_images[index], image, atol=1e-6)
         assert data.test_labels[index].item() == label
+    # A served batch is the same gather: its order is the randperm of the same seeded generator.
+    images, labels = next(data.train_batches(32, torch.Generator().manual_seed(5)))
+    order = torch.randperm(60000, generator=torch.Generator().manual_seed(5))[:32].tolist()
+    assert torch.allclose(images, torch.stack([train[i][0] for i in order]), atol=1e-6)
+    assert labels.tolist() == [train[i][1] for i in order]
 
 
 def test_an_epoch_visits_every_sample_once_in_a_seeded_order(small_mnist):

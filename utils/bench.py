@@ -8,6 +8,7 @@ Seconds per epoch = seconds per step x steps per epoch (60,000 images); evaluati
 The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 means (b) is faster.
 
   python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
+                        [--profile]
 """
 import argparse
 import itertools
@@ -137,6 +138,22 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
     return results
 
 
+def profile(data_dir, device, model_name, augment, steps, batch_size):
+    """torch.profiler's table of where `steps` training steps of path (b) spend their time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    data = load_mnist(data_dir, device, augment=augment)
+    batches = data.train_batches(batch_size, torch.Generator().manual_seed(0))
+    trainer = Trainer(device, model_name)
+    trainer.steps(batches, 5)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities) as profiler:
+        trainer.steps(batches, steps)
+    print(f"{steps} training steps of path (b):")
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps per measurement")
@@ -148,6 +165,7 @@ def main(argv=None):
     parser.add_argument("--model", default=HEADLINE_MODEL, help="a registered model name")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation on both paths")
     parser.add_argument("--tune", action="store_true", help="also time speed-up variants of (b)")
+    parser.add_argument("--profile", action="store_true", help="also profile the steps of (b) by operator")
     args = parser.parse_args(argv)
     augment = {} if args.no_augment else HEADLINE_AUGMENT
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -162,6 +180,8 @@ def main(argv=None):
             torch.backends.cudnn.benchmark = True
             print("with cudnn.benchmark:")
             tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
+    if args.profile:
+        profile(args.data_dir, device, args.model, augment, min(args.steps, 40), args.batch_size)
     results = measure_paths(args.data_dir, device, args.model, augment, args.steps, args.repeats, args.batch_size,
                             args.workers)
     print(f"{'path':<28} {'train s/epoch':>14} {'eval s':>8} {'epoch s':>8}")
