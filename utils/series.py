@@ -149,7 +149,8 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
             out_dir = RUNS_DIR / mode / stem
             if seed is not None:
                 parameters["seed"], out_dir = seed, out_dir / f"seed-{seed}"
-            parameters["output_dir"] = str(out_dir)
+            # relative to notebooks/ (the kernel's working directory): a published notebook names no local path
+            parameters["output_dir"] = os.path.relpath(out_dir, NOTEBOOKS_DIR)
             runs.append(execute(stem, parameters, out_dir, cell_timeout, log))
         outcomes += runs
         if smoke or not publish or any(r.error for r in runs):
