@@ -5,7 +5,7 @@ import pytest
 
 from utils import series
 from utils.metrics import read_json
-from utils.project import NOTEBOOKS_DIR
+from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL
 from utils.readme import refresh_readme
 
 
@@ -25,6 +25,16 @@ def test_every_notebook_has_the_agreed_parameters():
     for stem in series.notebook_stems():
         assert {"epochs", "batch_size", "lr", "seed", "device", "data_dir", "smoke", "output_dir"} <= set(
             series.notebook_parameters(stem)), stem
+
+
+def test_every_setup_cell_clones_the_address_set_in_utils_project():
+    import nbformat
+
+    for stem in series.notebook_stems():
+        cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+        (setup,) = [c for c in cells if "setup" in c.metadata.get("tags", [])]
+        assert f'REPO_URL = "{REPO_URL}"' in setup.source, stem
+        assert f'os.chdir("{GITHUB_REPO.split("/")[1]}/notebooks")' in setup.source, stem
 
 
 def test_parse_value_and_refusals():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.std import tqdm
 
 from utils.checkpoint import load_checkpoint, save_checkpoint
-from utils.metrics import first_epoch_at_target, target_reached
+from utils.metrics import first_epoch_at_target
 
 HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: print one line per epoch instead of a live bar
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
@@ -62,9 +62,6 @@ class History:
     @property
     def first_epoch_at_target(self):
         return first_epoch_at_target(self.test_acc)
-
-    def target_reached(self, params):
-        return target_reached(self.test_acc, params)
 
 
 def make_optimizer(model, config):
