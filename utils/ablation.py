@@ -26,7 +26,6 @@ ABLATION_FILE = RESULTS_DIR / "06_ablation.json"
 # The recipe under study: notebook 05's training with the `smallest` model (3,756 parameters).
 BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
                    pct_start=0.2, augment={"rotate": 7.0})
-BASE_MODEL = {}
 # name: (RunConfig changes, model changes); one idea each.
 VARIANTS = {
     "base": ({}, {}),
@@ -51,7 +50,7 @@ def train_variant(job):
     config_changes, model_changes = VARIANTS[name]
     config = RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu", data_dir=data_dir)
     seed_everything(seed)
-    model = build(config.model, **{**BASE_MODEL, **model_changes})
+    model = build(config.model, **model_changes)
     data = load_mnist(data_dir, "cpu", config.augment)
     started = time.perf_counter()
     history = fit(model, data, config, progress="none")

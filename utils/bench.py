@@ -18,8 +18,9 @@ import time
 
 import torch
 
+from utils.config import RunConfig
 from utils.data import load_mnist, torchvision_loaders
-from utils.engine import evaluate, train_epoch
+from utils.engine import evaluate, make_optimizer, train_epoch
 from utils.models import build
 from utils.project import ROOT
 
@@ -48,6 +49,12 @@ def endless(loader, device):
             yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
 
+def endless_fast(data, batch_size):
+    """Batches of the device-resident path forever, each epoch in a new seeded order."""
+    return itertools.chain.from_iterable(
+        data.train_batches(batch_size, torch.Generator().manual_seed(epoch)) for epoch in itertools.count())
+
+
 @torch.inference_mode()
 def evaluate_loader(model, loader, device):
     model.eval()
@@ -58,7 +65,7 @@ def evaluate_loader(model, loader, device):
 
 
 class Trainer:
-    """A model with its optimizer; trains `steps` steps from a batch iterator with the engine's train_epoch."""
+    """A model with the optimizer fit() would give it; trains `steps` steps with the engine's train_epoch."""
 
     def __init__(self, device, model_name, channels_last=False, optimizer_options=None, compile_model=False,
                  inplace_relu=False, bf16=False, compile_mode=None):
@@ -69,8 +76,8 @@ class Trainer:
         for module in self.model.modules():
             if isinstance(module, torch.nn.ReLU):
                 module.inplace = inplace_relu
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9,
-                                         **(optimizer_options or {}))
+        self.optimizer = make_optimizer(self.model, RunConfig(model=model_name, lr=0.01),
+                                        **(optimizer_options or {}))
         self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else self.model
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
@@ -88,9 +95,7 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
         train_loader, test_loader = torchvision_loaders(data_dir, batch_size, augment, num_workers=count,
                                                         test_batch_size=1000)
         paths[f"(a) DataLoader, {count} workers"] = (endless(train_loader, device), test_loader)
-    fast_batches = itertools.chain.from_iterable(
-        data.train_batches(batch_size, torch.Generator().manual_seed(epoch)) for epoch in itertools.count())
-    paths["(b) device-resident"] = (fast_batches, None)
+    paths["(b) device-resident"] = (endless_fast(data, batch_size), None)
     trainer = Trainer(device, model_name)
     for batches, _ in paths.values():
         trainer.steps(batches, 5)  # warm-up: worker start, allocator, kernel selection
@@ -110,11 +115,11 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
 def tune(data_dir, device, model_name, augment, steps, batch_size):
     """Seconds per training epoch of path (b) under each speed-up worth trying on this device."""
     data = load_mnist(data_dir, device, augment=augment)
-    batches = itertools.chain.from_iterable(
-        data.train_batches(batch_size, torch.Generator().manual_seed(epoch)) for epoch in itertools.count())
-    variants = {"plain": {}, "channels_last": {"channels_last": True}, "inplace ReLU": {"inplace_relu": True},
-                "SGD foreach": {"optimizer_options": {"foreach": True}},
-                "SGD fused": {"optimizer_options": {"fused": True}},
+    batches = endless_fast(data, batch_size)
+    variants = {"as fit() runs it": {}, "channels_last": {"channels_last": True},
+                "inplace ReLU": {"inplace_relu": True},
+                "SGD per-parameter loop": {"optimizer_options": {"foreach": False}},
+                "SGD fused": {"optimizer_options": {"foreach": False, "fused": True}},
                 "torch.compile": {"compile_model": True}}
     if device.type == "cuda":
         variants.update({"bf16 autocast": {"bf16": True},
@@ -127,10 +132,10 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
             first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
             seconds = timed(device, lambda: trainer.steps(batches, steps))
         except Exception as error:  # a variant this machine cannot run is reported, not fatal
-            print(f"{name:<24} failed: {type(error).__name__}: {str(error)[:120]}")
+            print(f"{name:<26} failed: {type(error).__name__}: {str(error)[:120]}")
             continue
         results[name] = seconds / steps * math.ceil(TRAIN_IMAGES / batch_size)
-        print(f"{name:<24} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
+        print(f"{name:<26} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
     model = Trainer(device, model_name).model
     for eval_batch in (500, 2000, 10000):
         seconds = timed(device, lambda: evaluate(model, data.test_images, data.test_labels, eval_batch))
@@ -143,8 +148,7 @@ def profile(data_dir, device, model_name, augment, steps, batch_size):
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    data = load_mnist(data_dir, device, augment=augment)
-    batches = data.train_batches(batch_size, torch.Generator().manual_seed(0))
+    batches = endless_fast(load_mnist(data_dir, device, augment=augment), batch_size)
     trainer = Trainer(device, model_name)
     trainer.steps(batches, 5)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
