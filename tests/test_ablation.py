@@ -1,8 +1,11 @@
+import re
+
 import pytest
 
 from utils import ablation
 from utils.config import RunConfig
 from utils.inspect import count_parameters
+from utils.metrics import write_json
 from utils.models import build
 
 
@@ -14,9 +17,29 @@ def test_every_variant_builds_a_valid_config_and_model():
     assert count_parameters(build("smallest")) < 4000
 
 
+def test_a_record_counts_only_while_its_variant_is_defined_the_same(tmp_path):
+    def record(variant, definition):
+        return {"variant": variant, "seed": 0, "definition": definition}
+
+    current = record("base", ablation.variant_definition("base", 0))
+    changed = ablation.variant_definition("base", 0)
+    changed["config"]["lr"] = 0.5  # as if BASE_CONFIG had been edited after this run
+    records = [current, record("base", changed), record("a variant since removed", changed)]
+    assert ablation.current_records(records) == [current]
+    path = tmp_path / "ablation.json"
+    write_json(records, path)
+    lines = []
+    assert ablation.run_ablation([0], ["base"], path=path, log=lines.append) == records  # nothing left to run
+    assert lines == [f"0 runs to do, 1 already in {path}, 2 stale ones ignored"]
+    assert ablation.load_ablation(path) == [current]
+
+
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
         ablation.run_ablation([0], ["bigger"], path=tmp_path / "a.json")
+
+
+WIDER = "three wider convs after the pool: 4-8 | 12-12-10"  # a variant whose name holds a '|'
 
 
 def test_table_compares_each_variant_with_the_base():
@@ -25,8 +48,12 @@ def test_table_compares_each_variant_with_the_base():
                 "target_reached": last3 >= 99.4}
 
     table = ablation.ablation_table([record("base", 0, 99.45), record("base", 1, 99.41),
-                                     record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3)])
+                                     record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3),
+                                     record(WIDER, 0, 99.3)])
     lines = table.splitlines()
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 9 for line in lines)  # cell borders: unescaped '|' only
     assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 % | 99.41 % | 99.53 % | 2/2 | +0.00 |"
-    assert lines[3].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")
-    assert lines[3].endswith("| 0/2 | -0.18 |")
+    assert lines[3].startswith("| three wider convs after the pool: 4-8 \\| 12-12-10 | 3,756 | 0 |")  # escaped
+    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in VARIANTS' order
+    assert lines[4].endswith("| 0/2 | -0.18 |")
+

@@ -77,6 +77,7 @@ def test_readme_tables_come_from_the_results(tmp_path):
               "target_reached": True}
     (results / "05_garam_masala.json").write_text(__import__("json").dumps(record))
     (results / "05_garam_masala.seeds.json").write_text(__import__("json").dumps([record, {**record, "seed": 2}]))
+    (results / "06_ablation.json").write_text("[]")  # not a notebook's result: must not be read as one
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- seeds:begin -->\n"
                       "<!-- seeds:end -->\n<!-- colab:begin -->\n<!-- colab:end -->\nbottom\n")

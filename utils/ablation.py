@@ -3,9 +3,12 @@
   python -m utils.ablation [--seeds 0 1] [--only NAME...] [--jobs 2]
 
 Every finished (variant, seed) run is appended to results/06_ablation.json at once, so an interrupted ablation
-keeps what it did and a re-run skips it. `ablation_table` turns that file into the table notebook 06 will show.
+keeps what it did and a re-run skips it. A record counts only while its variant's definition (recipe and model
+changes) is unchanged: after an edit of BASE_CONFIG or VARIANTS the old records stay in the file but are ignored and
+re-run. `ablation_table` turns the current records into the table notebook 06 will show.
 """
 import argparse
+import json
 import multiprocessing
 import os
 import statistics
@@ -23,25 +26,45 @@ from utils.models import build
 from utils.project import RESULTS_DIR, ROOT
 
 ABLATION_FILE = RESULTS_DIR / "06_ablation.json"
-# The recipe under study: notebook 05's training with the `smallest` model (3,756 parameters).
-BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
+# The recipe under study: notebook 05's training at batch 32 with the `smallest` model (3,948 parameters).
+BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=32, lr=0.05, optimizer="sgd", scheduler="onecycle",
                    pct_start=0.2, augment={"rotate": 7.0})
 # name: (RunConfig changes, model changes); one idea each.
 VARIANTS = {
     "base": ({}, {}),
-    "narrower: 4-8 | 10-10-10": ({}, {"blocks": ((4, 8), (10, 10, 10))}),
-    "max-pool later (after 3 convs, RF 8)": ({}, {"blocks": ((4, 8, 12), (12, 10))}),
+    "three wider convs after the pool: 4-8 | 12-12-10": ({}, {"blocks": ((4, 8), (12, 12, 10))}),
+    "max-pool later (after 3 convs, RF 8)": ({}, {"blocks": ((4, 8, 10), (10, 10, 10))}),
+    "two max-pools, padding 1: 4-8 | 10-10 | 10-10": ({}, {"blocks": ((4, 8), (10, 10), (10, 10)), "padding": 1}),
     "1x1 squeeze to 6 after the max-pool": ({}, {"squeeze": 6}),
     "fully connected head instead of GAP": ({}, {"head": "fc"}),
     "no augmentation": ({"augment": {}}, {}),
     "rotation ±15°": ({"augment": {"rotate": 15.0}}, {}),
     "rotation ±7° + shift 10 % + scale 10 %": ({"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}}, {}),
-    "no schedule: constant LR 0.02": ({"scheduler": "none", "lr": 0.02}, {}),
-    "one-cycle peak LR 0.2": ({"lr": 0.2}, {}),
-    "batch 64": ({"batch_size": 64}, {}),
+    "no schedule: constant LR 0.01": ({"scheduler": "none", "lr": 0.01}, {}),
+    "one-cycle peak LR 0.1": ({"lr": 0.1}, {}),
+    "batch 128": ({"batch_size": 128}, {}),
     "dropout 5 %": ({}, {"dropout": 0.05}),
     "label smoothing 0.1": ({"label_smoothing": 0.1}, {}),
 }
+
+
+def variant_definition(name, seed):
+    """What the (variant, seed) run trains, as JSON data: the recipe without where it runs, and the model changes."""
+    config_changes, model_changes = VARIANTS[name]
+    config = RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu")
+    recipe = {k: v for k, v in config.to_dict().items() if k not in ("device", "data_dir")}
+    return json.loads(json.dumps({"config": recipe, "model_changes": model_changes}))
+
+
+def current_records(records):
+    """The records that still describe a variant as VARIANTS and BASE_CONFIG define it now."""
+    return [r for r in records if r["variant"] in VARIANTS
+            and r.get("definition") == variant_definition(r["variant"], r["seed"])]
+
+
+def load_ablation(path=ABLATION_FILE):
+    """The current records of `path`; none when the ablation has not run yet."""
+    return current_records(read_json(path)) if path.is_file() else []
 
 
 def train_variant(job):
@@ -58,7 +81,7 @@ def train_variant(job):
     return {"variant": name, "seed": seed, "params": params, "test_acc": history.test_acc,
             "best_test_acc": max(history.test_acc), "min_last_3": min(history.test_acc[-TARGET_LAST_EPOCHS:]),
             "target_reached": target_reached(history.test_acc, params), "seconds": time.perf_counter() - started,
-            "threads": torch.get_num_threads(), "config": config.to_dict(), "model_changes": model_changes}
+            "threads": torch.get_num_threads(), "definition": variant_definition(name, seed)}
 
 
 def _init_worker(threads):
@@ -72,9 +95,13 @@ def run_ablation(seeds, names=None, jobs=1, path=ABLATION_FILE, data_dir=ROOT / 
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     records = read_json(path) if path.is_file() else []
-    done = {(r["variant"], r["seed"]) for r in records}
-    todo = [(name, seed, str(data_dir)) for seed in seeds for name in names if (name, seed) not in done]
-    log(f"{len(todo)} runs to do, {len(done)} already in {path}")
+    done = {(r["variant"], r["seed"]) for r in current_records(records)}
+    # variant by variant, so that a run stopped early leaves whole rows (every seed) for the variants it did
+    todo = [(name, seed, str(data_dir)) for name in names for seed in seeds if (name, seed) not in done]
+    stale = len(records) - len(current_records(records))
+    log(f"{len(todo)} runs to do, {len(done)} already in {path}" + (f", {stale} stale ones ignored" if stale else ""))
+    if not todo:
+        return records
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (threads,)) as pool:
         for record in pool.imap_unordered(train_variant, todo):
@@ -96,7 +123,8 @@ def ablation_table(records):
     for name in [n for n in VARIANTS if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
         mean = statistics.mean(r["min_last_3"] for r in runs)
-        rows.append(f"| {name} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} | {mean:.2f} % "
+        label = name.replace("|", r"\|")  # a bare '|' would split the cell
+        rows.append(f"| {label} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} | {mean:.2f} % "
                     f"| {min(r['min_last_3'] for r in runs):.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
                     f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {mean - base:+.2f} |")
@@ -114,7 +142,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(ablation_table(records))
+    print(ablation_table(current_records(records)))
     return 0
 
 

@@ -58,12 +58,15 @@ def refresh_readme(readme=README, results_dir=RESULTS_DIR):
     """Rewrite the results, seeds and Colab sections of the README from the committed metrics."""
     from utils.series import notebook_stems  # the runner imports this module; import back lazily
 
-    singles = [read_json(p) for p in sorted(results_dir.glob("[0-9][0-9]_*.json")) if ".seeds" not in p.name]
+    # only <notebook>.json and <notebook>.seeds.json: results/ also holds other files (06's ablation runs)
+    stems = notebook_stems()
+    singles = [read_json(results_dir / f"{s}.json") for s in stems if (results_dir / f"{s}.json").is_file()]
     singles = [r for r in singles if not r["smoke"]]
-    seeds = {p.name.split(".")[0]: read_json(p) for p in sorted(results_dir.glob("*.seeds.json"))}
+    seeds = {s: read_json(results_dir / f"{s}.seeds.json") for s in stems
+             if (results_dir / f"{s}.seeds.json").is_file()}
     text = readme.read_text()
     text = replace_section(text, "results", results_table(singles) if singles else "_No full runs yet._")
     text = replace_section(text, "seeds", "\n\n".join(seeds_table(s, r) for s, r in seeds.items() if r)
                            or "_No multi-seed runs yet._")
-    text = replace_section(text, "colab", colab_table(notebook_stems()))
+    text = replace_section(text, "colab", colab_table(stems))
     readme.write_text(text)
