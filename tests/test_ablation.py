@@ -49,11 +49,13 @@ def test_table_compares_each_variant_with_the_base():
 
     table = ablation.ablation_table([record("base", 0, 99.45), record("base", 1, 99.41),
                                      record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3),
-                                     record(WIDER, 0, 99.3)])
+                                     record(WIDER, 0, 99.3), record("batch 128", 7, 99.0)])
     lines = table.splitlines()
     assert all(len(re.findall(r"(?<!\\)\|", line)) == 9 for line in lines)  # cell borders: unescaped '|' only
     assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 % | 99.41 % | 99.53 % | 2/2 | +0.00 |"
     assert lines[3].startswith("| three wider convs after the pool: 4-8 \\| 12-12-10 | 3,756 | 0 |")  # escaped
+    assert lines[3].endswith("| 0/1 | -0.15 |")  # against the base's seed 0 only, not its mean over 0 and 1
     assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in VARIANTS' order
     assert lines[4].endswith("| 0/2 | -0.18 |")
+    assert lines[5].endswith("| 0/1 | – |")  # no seed in common with the base: no comparison
 

@@ -113,21 +113,27 @@ def run_ablation(seeds, names=None, jobs=1, path=ABLATION_FILE, data_dir=ROOT / 
 
 
 def ablation_table(records):
-    """Markdown table: per variant, parameters and mean/min over seeds of the last-3-epoch minimum."""
+    """Markdown table: per variant, parameters and mean/min over seeds of the last-3-epoch minimum.
+
+    Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
+    against the base's other seeds.
+    """
     by_variant = {}
     for record in records:
         by_variant.setdefault(record["variant"], []).append(record)
-    base = statistics.mean(r["min_last_3"] for r in by_variant.get("base", [{"min_last_3": float("nan")}]))
-    rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target | Δ vs base |",
-            "|---|---:|---|---:|---:|---:|---:|---:|"]
+    base = {r["seed"]: r["min_last_3"] for r in by_variant.get("base", [])}
+    rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target "
+            "| Δ vs base, same seeds |", "|---|---:|---|---:|---:|---:|---:|---:|"]
     for name in [n for n in VARIANTS if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
         mean = statistics.mean(r["min_last_3"] for r in runs)
+        shared = [r for r in runs if r["seed"] in base]
+        delta = (f"{statistics.mean(r['min_last_3'] - base[r['seed']] for r in shared):+.2f}" if shared else "–")
         label = name.replace("|", r"\|")  # a bare '|' would split the cell
         rows.append(f"| {label} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} | {mean:.2f} % "
                     f"| {min(r['min_last_3'] for r in runs):.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
-                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {mean - base:+.2f} |")
+                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} |")
     return "\n".join(rows)
 
 
