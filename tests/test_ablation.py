@@ -58,4 +58,3 @@ def test_table_compares_each_variant_with_the_base():
     assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in VARIANTS' order
     assert lines[4].endswith("| 0/2 | -0.18 |")
     assert lines[5].endswith("| 0/1 | – |")  # no seed in common with the base: no comparison
-
