@@ -48,12 +48,16 @@ VARIANTS = {
 }
 
 
+def variant_config(name, seed, data_dir="data"):
+    """The RunConfig of one (variant, seed) run on the CPU."""
+    config_changes, _ = VARIANTS[name]
+    return RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu", data_dir=str(data_dir))
+
+
 def variant_definition(name, seed):
     """What the (variant, seed) run trains, as JSON data: the recipe without where it runs, and the model changes."""
-    config_changes, model_changes = VARIANTS[name]
-    config = RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu")
-    recipe = {k: v for k, v in config.to_dict().items() if k not in ("device", "data_dir")}
-    return json.loads(json.dumps({"config": recipe, "model_changes": model_changes}))
+    recipe = {k: v for k, v in variant_config(name, seed).to_dict().items() if k not in ("device", "data_dir")}
+    return json.loads(json.dumps({"config": recipe, "model_changes": VARIANTS[name][1]}))
 
 
 def current_records(records):
@@ -70,10 +74,9 @@ def load_ablation(path=ABLATION_FILE):
 def train_variant(job):
     """Train one (variant, seed) on the CPU; returns its record."""
     name, seed, data_dir = job
-    config_changes, model_changes = VARIANTS[name]
-    config = RunConfig(**{**BASE_CONFIG, **config_changes}, seed=seed, device="cpu", data_dir=data_dir)
+    config = variant_config(name, seed, data_dir)
     seed_everything(seed)
-    model = build(config.model, **model_changes)
+    model = build(config.model, **VARIANTS[name][1])
     data = load_mnist(data_dir, "cpu", config.augment)
     started = time.perf_counter()
     history = fit(model, data, config, progress="none")
@@ -95,10 +98,11 @@ def run_ablation(seeds, names=None, jobs=1, path=ABLATION_FILE, data_dir=ROOT / 
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     records = read_json(path) if path.is_file() else []
-    done = {(r["variant"], r["seed"]) for r in current_records(records)}
+    current = current_records(records)
+    done = {(r["variant"], r["seed"]) for r in current}
     # variant by variant, so that a run stopped early leaves whole rows (every seed) for the variants it did
     todo = [(name, seed, str(data_dir)) for name in names for seed in seeds if (name, seed) not in done]
-    stale = len(records) - len(current_records(records))
+    stale = len(records) - len(current)
     log(f"{len(todo)} runs to do, {len(done)} already in {path}" + (f", {stale} stale ones ignored" if stale else ""))
     if not todo:
         return records
