@@ -1,8 +1,9 @@
+import ast
 import re
 
 import pytest
 
-from utils import ablation
+from utils import ablation, series
 from utils.config import RunConfig
 from utils.inspect import count_parameters
 from utils.metrics import write_json
@@ -11,10 +12,30 @@ from utils.models import build
 
 def test_every_variant_builds_a_valid_config_and_model():
     for name, (config_changes, model_changes) in ablation.VARIANTS.items():
-        RunConfig(**{**ablation.BASE_CONFIG, **config_changes})
-        model = build("smallest", **model_changes)
+        config = RunConfig(**{**ablation.BASE_CONFIG, **config_changes})
+        model = build(config.model, **model_changes)
         assert count_parameters(model) > 0, name
     assert count_parameters(build("smallest")) < 4000
+
+
+def test_the_recipe_is_a_variant_under_4000_parameters_and_the_notebook_trains_it():
+    name, changes = ablation.RECIPE_NAME, ablation.RECIPE_CHANGES
+    assert ablation.VARIANTS[name] == (changes, {})
+    assert ablation.variant_config(name, 3).to_dict() == RunConfig(**ablation.RECIPE_06, seed=3, device="cpu").to_dict()
+    assert count_parameters(build(ablation.RECIPE_06["model"])) < 4000
+    # 06's parameter defaults must not quietly override the recipe it imports
+    defaults = {k: ast.literal_eval(v) for k, v in series.notebook_parameters("06_smallest").items()}
+    assert {k: defaults[k] for k in ("epochs", "batch_size", "lr")} == {
+        k: ablation.RECIPE_06[k] for k in ("epochs", "batch_size", "lr")}
+
+
+def test_a_knob_added_later_at_its_default_leaves_older_records_current():
+    current = ablation.variant_definition("base", 0)
+    older = {**current, "config": {k: v for k, v in current["config"].items() if k != "ema_decay"}}
+    records = [{"variant": "base", "seed": 0, "definition": older}]
+    assert ablation.current_records(records) == records
+    older["config"]["ema_decay"] = 0.5  # but a record that trained with another value is stale
+    assert ablation.current_records(records) == []
 
 
 def test_a_record_counts_only_while_its_variant_is_defined_the_same(tmp_path):

@@ -17,6 +17,10 @@ from utils.config import RunConfig
     ("lr", -0.1, "a number in \\(0, 10\\]"),
     ("lr", "fast", "a number in \\(0, 10\\]"),
     ("smoke", "yes", "True or False"),
+    ("ema_decay", 1, "a number in \\[0, 1\\)"),
+    ("ema_decay", -0.5, "a number in \\[0, 1\\)"),
+    ("clean_epochs", 16, "at most epochs \\(15\\)"),
+    ("clean_epochs", -1, "an integer from 0 to 100"),
     ("device", "tpu", "'auto', 'cpu', 'cuda'"),
 ])
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):

@@ -1,4 +1,7 @@
+import dataclasses
+
 import pytest
+import torch
 
 from utils.checkpoint import load_checkpoint
 from utils.config import RunConfig
@@ -28,18 +31,54 @@ def test_same_seed_same_numbers_on_the_cpu(small_mnist):
     assert fit(model, small_mnist, config, progress="none").train_loss != runs[0].train_loss
 
 
-def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path):
-    model, config = train(small_mnist)
-    straight = fit(model, small_mnist, config, progress="none")
+@pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "clean_epochs": 1}], ids=["plain", "average+clean"])
+def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path, recipe):
+    if recipe:  # rotated, so that the clean last epoch differs from the others
+        small_mnist = dataclasses.replace(small_mnist, augment={"rotate": 10})
+    straight_model, config = train(small_mnist, **recipe)
+    straight = fit(straight_model, small_mnist, config, progress="none")
 
-    model, config = train(small_mnist, tmp_path / "ckpt")
+    model, config = train(small_mnist, tmp_path / "ckpt", **recipe)
     first_part = fit(model, small_mnist, config, stop_after_epoch=2, progress="none")
     assert len(first_part.test_acc) == 2
-    fresh, config = train(small_mnist, tmp_path / "ckpt", seed=7)
+    fresh, config = train(small_mnist, tmp_path / "ckpt", seed=7, **recipe)
     resumed = fit(fresh, small_mnist, config, resume_from=tmp_path / "ckpt" / "last.pt", progress="none")
     assert resumed.test_acc == straight.test_acc
     assert resumed.train_loss == straight.train_loss
     assert resumed.lr == straight.lr
+    for name, value in straight_model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], value), name
+
+
+def test_clean_epochs_train_on_the_images_as_they_are(small_mnist):
+    rotated = dataclasses.replace(small_mnist, augment={"rotate": 10})  # the data carries the augmentation
+
+    def history(data=rotated, **overrides):
+        model, config = train(data, epochs=2, **overrides)
+        return fit(model, data, config, progress="none")
+
+    augmented, unaugmented = history(), history(small_mnist)
+    assert augmented.train_loss[0] != unaugmented.train_loss[0]
+    # every epoch clean: the run is the unaugmented one, number for number
+    assert history(clean_epochs=2).train_loss == unaugmented.train_loss
+    # the last epoch clean: the first epoch is the augmented run's, the second is not
+    last_clean = history(clean_epochs=1)
+    assert last_clean.train_loss[0] == augmented.train_loss[0]
+    assert last_clean.train_loss[1] != augmented.train_loss[1]
+
+
+def test_the_moving_average_is_what_fit_evaluates_saves_and_returns(small_mnist, tmp_path):
+    model, config = train(small_mnist, tmp_path, epochs=2, ema_decay=0.95)
+    history = fit(model, small_mnist, config, progress="none")
+    raw, _ = train(small_mnist, epochs=2)
+    raw_history = fit(raw, small_mnist, train(small_mnist, epochs=2)[1], progress="none")
+    assert history.train_loss == raw_history.train_loss  # the average does not touch training
+    assert history.test_acc != raw_history.test_acc
+    # fit leaves the average in the model: it scores what the last epoch reported
+    assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.test_acc[-1]
+    best = load_checkpoint(tmp_path / "best.pt")
+    model.load_state_dict(best["model"])
+    assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.best_test_acc
 
 
 def test_checkpoints_hold_config_and_metrics_and_leave_no_partial_files(small_mnist, tmp_path):

@@ -26,9 +26,13 @@ from utils.models import build
 from utils.project import RESULTS_DIR, ROOT
 
 ABLATION_FILE = RESULTS_DIR / "06_ablation.json"
-# The recipe under study: notebook 05's training at batch 32 with the `smallest` model (3,948 parameters).
+# The base of the ablation: notebook 05's training at batch 32 with the `smallest` model (3,948 parameters).
 BASE_CONFIG = dict(model="smallest", epochs=15, batch_size=32, lr=0.05, optimizer="sgd", scheduler="onecycle",
                    pct_start=0.2, augment={"rotate": 7.0})
+# What notebook 06 trains: the base plus three changes that cost no parameters, each also measured alone below.
+RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
+RECIPE_06 = {**BASE_CONFIG, **RECIPE_CHANGES}
+RECIPE_NAME = "notebook 06: SiLU + clean last 3 epochs + weight average"
 # name: (RunConfig changes, model changes); one idea each.
 VARIANTS = {
     "base": ({}, {}),
@@ -45,6 +49,10 @@ VARIANTS = {
     "batch 128": ({"batch_size": 128}, {}),
     "dropout 5 %": ({}, {"dropout": 0.05}),
     "label smoothing 0.1": ({"label_smoothing": 0.1}, {}),
+    "SiLU instead of ReLU": ({"model": "smallest_silu"}, {}),
+    "unaugmented images in the last 3 epochs": ({"clean_epochs": 3}, {}),
+    "evaluate a moving average of the weights (decay 0.9995)": ({"ema_decay": 0.9995}, {}),
+    RECIPE_NAME: (RECIPE_CHANGES, {}),
 }
 
 
@@ -60,10 +68,18 @@ def variant_definition(name, seed):
     return json.loads(json.dumps({"config": recipe, "model_changes": VARIANTS[name][1]}))
 
 
+def _without_defaults(definition):
+    """`definition` less the RunConfig fields at their default value: a knob added later, at its default (which
+    changes nothing in training), leaves the older records current."""
+    defaults = json.loads(json.dumps(RunConfig(model=definition["config"]["model"]).to_dict()))
+    config = {k: v for k, v in definition["config"].items() if k not in defaults or v != defaults[k]}
+    return {**definition, "config": config}
+
+
 def current_records(records):
     """The records that still describe a variant as VARIANTS and BASE_CONFIG define it now."""
-    return [r for r in records if r["variant"] in VARIANTS
-            and r.get("definition") == variant_definition(r["variant"], r["seed"])]
+    return [r for r in records if r["variant"] in VARIANTS and "definition" in r
+            and _without_defaults(r["definition"]) == _without_defaults(variant_definition(r["variant"], r["seed"]))]
 
 
 def load_ablation(path=ABLATION_FILE):

@@ -27,6 +27,8 @@ class RunConfig:
     pct_start: float = 0.2  # OneCycleLR: share of the steps spent warming up
     label_smoothing: float = 0.0
     augment: dict = field(default_factory=dict)  # see utils.augment.AUGMENT_DEFAULTS
+    clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
+    ema_decay: float = 0.0  # > 0: evaluate (and keep) an exponential moving average of the weights, per step
     seed: int = 1
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
@@ -47,7 +49,8 @@ class RunConfig:
         if self.model not in MODELS:
             bad("model", f"one of {sorted(MODELS)}")
         for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, 60000), ("seed", 0, 2**32 - 1),
-                                ("step_size", 1, MAX_EPOCHS), ("eval_batch_size", 1, 10000)):
+                                ("step_size", 1, MAX_EPOCHS), ("eval_batch_size", 1, 10000),
+                                ("clean_epochs", 0, MAX_EPOCHS)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 bad(name, f"an integer from {low} to {high}")
@@ -58,6 +61,11 @@ class RunConfig:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (number and (low < value if low_open else low <= value) and value <= high):
                 bad(name, f"a number in {'(' if low_open else '['}{low}, {high}]")
+        if not (isinstance(self.ema_decay, (int, float)) and not isinstance(self.ema_decay, bool)
+                and 0 <= self.ema_decay < 1):
+            bad("ema_decay", "a number in [0, 1); 0 turns the average off")
+        if self.clean_epochs > self.epochs:
+            bad("clean_epochs", f"at most epochs ({self.epochs})")
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:

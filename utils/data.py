@@ -44,12 +44,14 @@ class MnistData:
     def steps_per_epoch(self, batch_size):
         return math.ceil(len(self.train_labels) / batch_size)
 
-    def train_batches(self, batch_size, generator):
-        """One epoch of shuffled batches; order and warps come from `generator` (a CPU torch.Generator)."""
+    def train_batches(self, batch_size, generator, augment=True):
+        """One epoch of shuffled batches; order and warps come from `generator` (a CPU torch.Generator).
+
+        augment=False serves the images as they are, whatever `self.augment` says (fit's clean epochs)."""
         count = len(self.train_labels)
         order = torch.randperm(count, generator=generator).to(self.device)
         theta = None
-        if not is_identity(self.augment):
+        if augment and not is_identity(self.augment):
             theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
         for start in range(0, count, batch_size):
             index = order[start:start + batch_size]

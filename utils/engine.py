@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.std import tqdm
 
 from utils.checkpoint import load_checkpoint, save_checkpoint
@@ -83,8 +84,18 @@ def make_scheduler(optimizer, config, steps_per_epoch):
     return None, False
 
 
-def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None):
-    """One pass over `batches`; steps `scheduler` after every batch when given. Returns {'loss', 'acc'}."""
+def make_average(model, config):
+    """The moving average of `model` that fit evaluates when config.ema_decay > 0, else None.
+
+    BatchNorm's running statistics are averaged too (use_buffers), so the average is a complete model."""
+    if not config.ema_decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+
+
+def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None, average=None):
+    """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
+    Returns {'loss', 'acc'}."""
     model.train()
     loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
     for images, labels in batches:
@@ -95,6 +106,8 @@ def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, 
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         loss_sum = loss_sum + loss.detach() * len(labels)
         correct = correct + (logits.argmax(1) == labels).sum()
         count += len(labels)
@@ -136,12 +149,15 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     stop_after_epoch: return after this epoch (1-based), as an interrupted run would; resume later.
     progress: 'bar' (live, one line per epoch), 'lines' (a printed line per epoch), None (auto: 'lines' when
     the runner set TINY_MNIST_HEADLESS) or 'none'.
+    With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average, and fit
+    leaves that average in `model` when it returns.
     """
     device = config.resolved_device
     model.to(device)
     optimizer = make_optimizer(model, config)
     steps = data.steps_per_epoch(config.batch_size)
     scheduler, per_batch = make_scheduler(optimizer, config, steps)
+    average = make_average(model, config)
     history, start_epoch, best_acc = History(), 0, -1.0
     if resume_from is not None:
         state = load_checkpoint(resume_from, device)
@@ -151,6 +167,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         history, start_epoch = History(**state["history"]), state["epoch"]
         best_acc = history.best_test_acc
     style = progress or ("lines" if os.environ.get(HEADLESS_ENV) else "bar")
@@ -164,11 +182,13 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1:2d}/{config.epochs}", unit="batch", file=sys.stdout,
                        mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
         started = time.perf_counter()
-        train = train_epoch(model, data.train_batches(config.batch_size, generator), optimizer,
-                            scheduler if per_batch else None, config.label_smoothing, bar)
+        augment = epoch < config.epochs - config.clean_epochs
+        train = train_epoch(model, data.train_batches(config.batch_size, generator, augment), optimizer,
+                            scheduler if per_batch else None, config.label_smoothing, bar, average)
         if scheduler is not None and not per_batch:
             scheduler.step()
-        test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+        evaluated = model if average is None else average.module
+        test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
         seconds = time.perf_counter() - started
         history.append(train, test, lr, seconds)
         summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
@@ -179,20 +199,25 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         elif style == "lines":
             print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
         if config.checkpoint_dir:
-            _save(model, optimizer, scheduler, history, config, epoch + 1, params, test["acc"] > best_acc)
+            _save(model, optimizer, scheduler, average, history, config, epoch + 1, params,
+                  test["acc"] > best_acc)
         best_acc = max(best_acc, test["acc"])
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
+    if average is not None:
+        model.load_state_dict(average.module.state_dict())
     return history
 
 
-def _save(model, optimizer, scheduler, history, config, epoch, params, is_best):
+def _save(model, optimizer, scheduler, average, history, config, epoch, params, is_best):
     folder = Path(config.checkpoint_dir)
     metrics = {"epoch": epoch, "params": params, **history.as_lists()}
     save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "average": average.state_dict() if average is not None else None,
                      "history": history.as_lists(), "epoch": epoch, "experiment": _experiment(config),
                      "config": config.to_dict()}, folder / "last.pt")
-    if is_best:
-        save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "metrics": metrics},
+    if is_best:  # the model that was evaluated: the average when there is one
+        evaluated = model if average is None else average.module
+        save_checkpoint({"model": evaluated.state_dict(), "config": config.to_dict(), "metrics": metrics},
                         folder / "best.pt")

@@ -19,9 +19,9 @@ from utils.models import MODELS, build
 
 IMAGE_SHAPE = (1, 28, 28)
 # Layers that change neither the spatial size nor the receptive field.
-PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.LogSoftmax,
+PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.SiLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.LogSoftmax,
                 nn.Softmax)
-PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "log_softmax", "softmax", "dropout", "squeeze",
+PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "silu", "log_softmax", "softmax", "dropout", "squeeze",
                       torch.flatten, F.relu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
 
 
