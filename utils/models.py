@@ -167,5 +167,5 @@ def smallest_silu():
     """06: `smallest` with SiLU after every BatchNorm instead of ReLU; 3,948 parameters, as many as with ReLU.
 
     With 4-10 channels per layer, ReLU zeroes about half of every narrow layer's outputs; SiLU passes a small
-    negative part and its gradient, which did better over the same seeds (results/06_ablation.json)."""
+    negative part and its gradient. Alone it did not help (results/06_ablation.json); it is part of 06's recipe."""
     return smallest(activation="silu")
