@@ -22,7 +22,7 @@ IMAGE_SHAPE = (1, 28, 28)
 PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.SiLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.LogSoftmax,
                 nn.Softmax)
 PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "silu", "log_softmax", "softmax", "dropout", "squeeze",
-                      torch.flatten, F.relu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
+                      torch.flatten, F.relu, F.silu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
 
 
 def count_parameters(model):
