@@ -199,7 +199,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         elif style == "lines":
             print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
         if config.checkpoint_dir:
-            _save(model, optimizer, scheduler, average, history, config, epoch + 1, params,
+            _save(model, optimizer, scheduler, average, evaluated, history, config, epoch + 1, params,
                   test["acc"] > best_acc)
         best_acc = max(best_acc, test["acc"])
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
@@ -209,7 +209,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     return history
 
 
-def _save(model, optimizer, scheduler, average, history, config, epoch, params, is_best):
+def _save(model, optimizer, scheduler, average, evaluated, history, config, epoch, params, is_best):
     folder = Path(config.checkpoint_dir)
     metrics = {"epoch": epoch, "params": params, **history.as_lists()}
     save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -217,7 +217,6 @@ def _save(model, optimizer, scheduler, average, history, config, epoch, params, 
                      "average": average.state_dict() if average is not None else None,
                      "history": history.as_lists(), "epoch": epoch, "experiment": _experiment(config),
                      "config": config.to_dict()}, folder / "last.pt")
-    if is_best:  # the model that was evaluated: the average when there is one
-        evaluated = model if average is None else average.module
+    if is_best:  # best.pt holds the model that was evaluated: the average when there is one
         save_checkpoint({"model": evaluated.state_dict(), "config": config.to_dict(), "metrics": metrics},
                         folder / "best.pt")
