@@ -9,6 +9,8 @@ The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 me
 
   python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
                         [--profile]
+
+On a GPU machine, `taskset -c 0,1 python -m utils.bench` gives the CPU side of a Colab-class one (2 vCPUs).
 """
 import argparse
 import itertools
@@ -17,6 +19,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from utils.config import RunConfig
 from utils.data import load_mnist, torchvision_loaders
@@ -68,8 +71,9 @@ class Trainer:
     """A model with the optimizer fit() would give it; trains `steps` steps with the engine's train_epoch."""
 
     def __init__(self, device, model_name, channels_last=False, optimizer_options=None, compile_model=False,
-                 inplace_relu=False, bf16=False, compile_mode=None):
+                 inplace_relu=False, bf16=False, compile_mode=None, cudnn_benchmark=False):
         torch.manual_seed(0)
+        self.cudnn_benchmark = cudnn_benchmark
         self.model = build(model_name).to(device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -82,8 +86,41 @@ class Trainer:
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def steps(self, batches, count):
-        with self.autocast:
+        with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark), self.autocast:
             train_epoch(self.forward, itertools.islice(batches, count), self.optimizer)
+
+
+class GraphedSteps:
+    """The floor of path (b) on a GPU: forward, loss, backward and SGD step captured once as one CUDA graph (as in
+    PyTorch's whole-network capture example) and replayed per batch. Timing only: its learning rate is fixed,
+    where fit() changes it every step, and every batch must have the captured size."""
+
+    def __init__(self, device, model_name, batch_size):
+        torch.manual_seed(0)
+        self.model = build(model_name).to(device).train()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+        self.images = torch.randn(batch_size, 1, 28, 28, device=device)
+        self.labels = torch.randint(0, 10, (batch_size,), device=device)
+        side = torch.cuda.Stream()  # warm-up (optimizer state, kernel choice) away from the capturing stream
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+
+    def _step(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(self.model(self.images), self.labels).backward()
+        self.optimizer.step()
+
+    def steps(self, batches, count):
+        for images, labels in itertools.islice(batches, count):
+            self.images.copy_(images)
+            self.labels.copy_(labels)
+            self.graph.replay()
 
 
 def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_size, workers):
@@ -93,7 +130,7 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
     paths = {}
     for count in workers:
         train_loader, test_loader = torchvision_loaders(data_dir, batch_size, augment, num_workers=count,
-                                                        test_batch_size=1000)
+                                                        test_batch_size=1000, pin_memory=device.type == "cuda")
         paths[f"(a) DataLoader, {count} workers"] = (endless(train_loader, device), test_loader)
     paths["(b) device-resident"] = (endless_fast(data, batch_size), None)
     trainer = Trainer(device, model_name)
@@ -115,27 +152,30 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
 def tune(data_dir, device, model_name, augment, steps, batch_size):
     """Seconds per training epoch of path (b) under each speed-up worth trying on this device."""
     data = load_mnist(data_dir, device, augment=augment)
-    batches = endless_fast(data, batch_size)
     variants = {"as fit() runs it": {}, "channels_last": {"channels_last": True},
                 "inplace ReLU": {"inplace_relu": True},
                 "SGD per-parameter loop": {"optimizer_options": {"foreach": False}},
                 "SGD fused": {"optimizer_options": {"foreach": False, "fused": True}},
                 "torch.compile": {"compile_model": True}}
     if device.type == "cuda":
-        variants.update({"bf16 autocast": {"bf16": True},
+        variants.update({"cudnn.benchmark": {"cudnn_benchmark": True}, "bf16 autocast": {"bf16": True},
                          "CUDA graphs (compile reduce-overhead)": {"compile_model": True,
-                                                                    "compile_mode": "reduce-overhead"}})
+                                                                    "compile_mode": "reduce-overhead"},
+                         "whole step as one CUDA graph": None})
     results = {}
     for name, options in variants.items():
+        # a fresh epoch per variant: every variant times the same full-size batches, none meets the short last one
+        batches = endless_fast(data, batch_size)
         try:
-            trainer = Trainer(device, model_name, **options)
+            trainer = GraphedSteps(device, model_name, batch_size) if options is None else \
+                Trainer(device, model_name, **options)
             first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
             seconds = timed(device, lambda: trainer.steps(batches, steps))
         except Exception as error:  # a variant this machine cannot run is reported, not fatal
-            print(f"{name:<26} failed: {type(error).__name__}: {str(error)[:120]}")
+            print(f"{name:<38} failed: {type(error).__name__}: {str(error)[:120]}", flush=True)
             continue
         results[name] = seconds / steps * math.ceil(TRAIN_IMAGES / batch_size)
-        print(f"{name:<26} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
+        print(f"{name:<38} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
     model = Trainer(device, model_name).model
     for eval_batch in (500, 2000, 10000):
         seconds = timed(device, lambda: evaluate(model, data.test_images, data.test_labels, eval_batch))
@@ -178,12 +218,7 @@ def main(argv=None):
     print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
           f"augment {augment or 'none'}")
     if args.tune:
-        torch.backends.cudnn.benchmark = False
         tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            print("with cudnn.benchmark:")
-            tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
     if args.profile:
         profile(args.data_dir, device, args.model, augment, min(args.steps, 40), args.batch_size)
     results = measure_paths(args.data_dir, device, args.model, augment, args.steps, args.repeats, args.batch_size,

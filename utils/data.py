@@ -105,10 +105,13 @@ def torchvision_datasets(data_dir, augment=None, fetch=True):
     return train, test
 
 
-def torchvision_loaders(data_dir, batch_size, augment=None, num_workers=0, seed=0, test_batch_size=1000):
-    """The classic path: DataLoaders with per-sample PIL transforms, for comparison with the fast path."""
+def torchvision_loaders(data_dir, batch_size, augment=None, num_workers=0, seed=0, test_batch_size=1000,
+                        pin_memory=False):
+    """The classic path: DataLoaders with per-sample PIL transforms, for comparison with the fast path.
+    pin_memory: page-locked batches, as GPU tutorials set it, so that the copy to the GPU can overlap."""
     train, test = torchvision_datasets(data_dir, augment)
     generator = torch.Generator().manual_seed(seed)
     return (torch.utils.data.DataLoader(train, batch_size, shuffle=True, num_workers=num_workers,
-                                        generator=generator, persistent_workers=num_workers > 0),
-            torch.utils.data.DataLoader(test, test_batch_size, num_workers=num_workers))
+                                        generator=generator, persistent_workers=num_workers > 0,
+                                        pin_memory=pin_memory),
+            torch.utils.data.DataLoader(test, test_batch_size, num_workers=num_workers, pin_memory=pin_memory))
