@@ -17,6 +17,7 @@ from utils.config import RunConfig
     ("lr", -0.1, "a number in \\(0, 10\\]"),
     ("lr", "fast", "a number in \\(0, 10\\]"),
     ("smoke", "yes", "True or False"),
+    ("cuda_graphs", 1, "True or False"),
     ("ema_decay", 1, "a number in \\[0, 1\\)"),
     ("ema_decay", -0.5, "a number in \\[0, 1\\)"),
     ("clean_epochs", 16, "at most epochs \\(15\\)"),

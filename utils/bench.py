@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from utils.config import RunConfig
 from utils.data import load_mnist, torchvision_loaders
 from utils.engine import evaluate, make_optimizer, train_epoch
+from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
 
@@ -68,10 +69,12 @@ def evaluate_loader(model, loader, device):
 
 
 class Trainer:
-    """A model with the optimizer fit() would give it; trains `steps` steps with the engine's train_epoch."""
+    """A model with the optimizer fit() would give it; trains `steps` steps with the engine's train_epoch, on CUDA
+    through CUDA graphs of its forward and backward as fit() does (cuda_graphs=False: without)."""
 
-    def __init__(self, device, model_name, channels_last=False, optimizer_options=None, compile_model=False,
-                 inplace_relu=False, bf16=False, compile_mode=None, cudnn_benchmark=False):
+    def __init__(self, device, model_name, batch_size=128, channels_last=False, optimizer_options=None,
+                 compile_model=False, inplace_relu=False, bf16=False, compile_mode=None, cudnn_benchmark=False,
+                 cuda_graphs=True):
         torch.manual_seed(0)
         self.cudnn_benchmark = cudnn_benchmark
         self.model = build(model_name).to(device)
@@ -82,12 +85,15 @@ class Trainer:
                 module.inplace = inplace_relu
         self.optimizer = make_optimizer(self.model, RunConfig(model=model_name, lr=0.01),
                                         **(optimizer_options or {}))
-        self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else self.model
+        self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else None
+        if cuda_graphs and device.type == "cuda" and not (compile_model or bf16):
+            with torch.backends.cudnn.flags(enabled=True, benchmark=cudnn_benchmark):
+                self.forward = GraphedForward(self.model, (batch_size, 1, 28, 28))
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def steps(self, batches, count):
         with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark), self.autocast:
-            train_epoch(self.forward, itertools.islice(batches, count), self.optimizer)
+            train_epoch(self.model, itertools.islice(batches, count), self.optimizer, forward=self.forward)
 
 
 class GraphedSteps:
@@ -133,7 +139,7 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
                                                         test_batch_size=1000, pin_memory=device.type == "cuda")
         paths[f"(a) DataLoader, {count} workers"] = (endless(train_loader, device), test_loader)
     paths["(b) device-resident"] = (endless_fast(data, batch_size), None)
-    trainer = Trainer(device, model_name)
+    trainer = Trainer(device, model_name, batch_size)
     for batches, _ in paths.values():
         trainer.steps(batches, 5)  # warm-up: worker start, allocator, kernel selection
     train_times = {name: [] for name in paths}
@@ -157,10 +163,12 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
                 "SGD per-parameter loop": {"optimizer_options": {"foreach": False}},
                 "SGD fused": {"optimizer_options": {"foreach": False, "fused": True}},
                 "torch.compile": {"compile_model": True}}
-    if device.type == "cuda":
-        variants.update({"cudnn.benchmark": {"cudnn_benchmark": True}, "bf16 autocast": {"bf16": True},
-                         "CUDA graphs (compile reduce-overhead)": {"compile_model": True,
-                                                                    "compile_mode": "reduce-overhead"},
+    if device.type == "cuda":  # the variants above keep fit()'s CUDA graphs where they can; these go without
+        variants.update({"no CUDA graphs": {"cuda_graphs": False},
+                         "cudnn.benchmark": {"cudnn_benchmark": True},
+                         "bf16 autocast, no CUDA graphs": {"bf16": True},
+                         "compile reduce-overhead (its own graphs)": {"compile_model": True,
+                                                                      "compile_mode": "reduce-overhead"},
                          "whole step as one CUDA graph": None})
     results = {}
     for name, options in variants.items():
@@ -168,7 +176,7 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
         batches = endless_fast(data, batch_size)
         try:
             trainer = GraphedSteps(device, model_name, batch_size) if options is None else \
-                Trainer(device, model_name, **options)
+                Trainer(device, model_name, batch_size, **options)
             first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
             seconds = timed(device, lambda: trainer.steps(batches, steps))
         except Exception as error:  # a variant this machine cannot run is reported, not fatal
@@ -176,7 +184,7 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
             continue
         results[name] = seconds / steps * math.ceil(TRAIN_IMAGES / batch_size)
         print(f"{name:<38} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
-    model = Trainer(device, model_name).model
+    model = build(model_name).to(device)
     for eval_batch in (500, 2000, 10000):
         seconds = timed(device, lambda: evaluate(model, data.test_images, data.test_labels, eval_batch))
         print(f"eval batch {eval_batch:<6} {seconds:7.2f} s for 10,000 test images", flush=True)
@@ -189,7 +197,7 @@ def profile(data_dir, device, model_name, augment, steps, batch_size):
     from torch.profiler import profile as torch_profile
 
     batches = endless_fast(load_mnist(data_dir, device, augment=augment), batch_size)
-    trainer = Trainer(device, model_name)
+    trainer = Trainer(device, model_name, batch_size)
     trainer.steps(batches, 5)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch_profile(activities=activities) as profiler:

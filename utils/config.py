@@ -35,6 +35,7 @@ class RunConfig:
     smoke: bool = False  # one epoch on a few thousand samples: checks the plumbing, proves nothing
     checkpoint_dir: str = ""  # where best.pt and last.pt go; empty: no checkpoints
     eval_batch_size: int = 500  # on the CPU, small eval batches stay in cache: faster than 2000 or 10000
+    cuda_graphs: bool = True  # on CUDA, replay the training forward and backward as CUDA graphs (utils.graphs)
 
     def __post_init__(self):
         self.validate()
@@ -70,8 +71,9 @@ class RunConfig:
             bad("optimizer", f"one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             bad("scheduler", f"one of {list(SCHEDULERS)}")
-        if not isinstance(self.smoke, bool):
-            bad("smoke", "True or False")
+        for name in ("smoke", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "True or False")
         self.augment = check_augment(self.augment)
         self.resolved_device  # raises for a device this machine lacks
 

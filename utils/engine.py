@@ -18,6 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.std import tqdm
 
 from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.graphs import graphed_forward
 from utils.metrics import first_epoch_at_target
 
 HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: print one line per epoch instead of a live bar
@@ -93,13 +94,15 @@ def make_average(model, config):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
 
 
-def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None, average=None):
+def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None, average=None,
+                forward=None):
     """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
-    Returns {'loss', 'acc'}."""
+    forward: computes the logits instead of `model` (a GraphedForward of it). Returns {'loss', 'acc'}."""
     model.train()
+    forward = forward or model
     loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
     for images, labels in batches:
-        logits = model(images)
+        logits = forward(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -138,7 +141,7 @@ def predict(model, images, batch_size=500):
 
 def _experiment(config):
     """The config fields that define the experiment (not where it runs): a resume must match them."""
-    where = {"device", "data_dir", "checkpoint_dir", "eval_batch_size"}
+    where = {"device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs"}
     return {k: v for k, v in config.to_dict().items() if k not in where}
 
 
@@ -173,37 +176,42 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         best_acc = history.best_test_acc
     style = progress or ("lines" if os.environ.get(HEADLESS_ENV) else "bar")
     params = sum(p.numel() for p in model.parameters())
-    for epoch in range(start_epoch, config.epochs):
-        torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
-        generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
-        lr = optimizer.param_groups[0]["lr"]
-        bar = None
-        if style == "bar":
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1:2d}/{config.epochs}", unit="batch", file=sys.stdout,
-                       mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
-        started = time.perf_counter()
-        augment = epoch < config.epochs - config.clean_epochs
-        train = train_epoch(model, data.train_batches(config.batch_size, generator, augment), optimizer,
-                            scheduler if per_batch else None, config.label_smoothing, bar, average)
-        if scheduler is not None and not per_batch:
-            scheduler.step()
-        evaluated = model if average is None else average.module
-        test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
-        seconds = time.perf_counter() - started
-        history.append(train, test, lr, seconds)
-        summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
-                   f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
-        if bar is not None:
-            bar.set_postfix_str(summary, refresh=False)
-            bar.close()
-        elif style == "lines":
-            print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
-        if config.checkpoint_dir:
-            _save(model, optimizer, scheduler, average, evaluated, history, config, epoch + 1, params,
-                  test["acc"] > best_acc)
-        best_acc = max(best_acc, test["acc"])
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            break
+    forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
+            generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
+            lr = optimizer.param_groups[0]["lr"]
+            bar = None
+            if style == "bar":
+                bar = tqdm(total=steps, desc=f"epoch {epoch + 1:2d}/{config.epochs}", unit="batch", file=sys.stdout,
+                           mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
+            started = time.perf_counter()
+            augment = epoch < config.epochs - config.clean_epochs
+            train = train_epoch(model, data.train_batches(config.batch_size, generator, augment), optimizer,
+                                scheduler if per_batch else None, config.label_smoothing, bar, average, forward)
+            if scheduler is not None and not per_batch:
+                scheduler.step()
+            evaluated = model if average is None else average.module
+            test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
+            seconds = time.perf_counter() - started
+            history.append(train, test, lr, seconds)
+            summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
+                       f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
+            if bar is not None:
+                bar.set_postfix_str(summary, refresh=False)
+                bar.close()
+            elif style == "lines":
+                print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
+            if config.checkpoint_dir:
+                _save(model, optimizer, scheduler, average, evaluated, history, config, epoch + 1, params,
+                      test["acc"] > best_acc)
+            best_acc = max(best_acc, test["acc"])
+            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+                break
+    finally:
+        if forward is not None:
+            forward.release()
     if average is not None:
         model.load_state_dict(average.module.state_dict())
     return history
