@@ -1,8 +1,8 @@
 """CUDA graphs for the training forward and backward: on a GPU, a step of these tiny nets is mostly launch overhead.
 
-A step launches some 150 kernels of a few microseconds each, so the GPU waits on Python. Captured once as CUDA
-graphs (``torch.cuda.make_graphed_callables``), the forward and the backward replay with one launch each. The loss,
-the optimizer, the LR schedule and the weight average run as before, on the gradients the replay produces.
+A step is a long row of tiny kernels, and launched one by one from Python they leave the GPU waiting. Captured once
+as CUDA graphs (``torch.cuda.make_graphed_callables``), the forward and the backward replay with one launch each.
+The loss, the optimizer, the LR schedule and the weight average run as before, on the gradients the replay gives.
 """
 import torch
 
