@@ -180,10 +180,10 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
             first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
             seconds = timed(device, lambda: trainer.steps(batches, steps))
         except Exception as error:  # a variant this machine cannot run is reported, not fatal
-            print(f"{name:<38} failed: {type(error).__name__}: {str(error)[:120]}", flush=True)
+            print(f"{name:<42} failed: {type(error).__name__}: {str(error)[:120]}", flush=True)
             continue
         results[name] = seconds / steps * math.ceil(TRAIN_IMAGES / batch_size)
-        print(f"{name:<38} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
+        print(f"{name:<42} {results[name]:7.2f} s/epoch   (first 3 steps {first:.1f} s)", flush=True)
     model = build(model_name).to(device)
     for eval_batch in (500, 2000, 10000):
         seconds = timed(device, lambda: evaluate(model, data.test_images, data.test_labels, eval_batch))
