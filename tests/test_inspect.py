@@ -88,3 +88,10 @@ def test_cli_lists_known_models_for_an_unknown_name(capsys):
         main(["lenet"])
     assert exit_info.value.code == 2
     assert "known models: baseline" in capsys.readouterr().err
+
+
+def test_depthwise_convs_are_named_and_grow_the_rf_like_any_3x3():
+    separable = receptive_field(build("smallest", separable=True))
+    plain = receptive_field(build("smallest"))
+    assert [r.rf_out for r in separable if r.kernel != 1] == [r.rf_out for r in plain if r.kernel != 1]
+    assert sum(r.kind.startswith("dw conv") for r in separable) == 4

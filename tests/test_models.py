@@ -55,3 +55,14 @@ def test_the_diet_and_the_headline_fit_the_budget():
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match="known models: .*garam_masala.*seed"):
         build("resnet")
+
+
+def test_separable_blocks_are_depthwise_then_pointwise_and_cost_what_the_formula_says():
+    model = build("smallest", blocks=((4, 8), (24, 24)), separable=True)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    # full 3x3 convs before the pool; after it, depthwise 3x3 (groups = channels) then 1x1
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.groups) for c in convs] == [
+        (1, 4, 3, 1), (4, 8, 3, 1), (8, 8, 3, 8), (8, 24, 1, 1), (24, 24, 3, 24), (24, 24, 1, 1), (24, 10, 1, 1)]
+    bn = 2 * (4 + 8 + 8 + 24 + 24 + 24)
+    assert count_parameters(model) == 9 * 4 + 9 * 4 * 8 + 9 * 8 + 8 * 24 + 9 * 24 + 24 * 24 + 24 * 10 + bn
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -41,6 +41,8 @@ VARIANTS = {
     "two max-pools, padding 1: 4-8 | 10-10 | 10-10": ({}, {"blocks": ((4, 8), (10, 10), (10, 10)), "padding": 1}),
     "1x1 squeeze to 6 after the max-pool": ({}, {"squeeze": 6}),
     "fully connected head instead of GAP": ({}, {"head": "fc"}),
+    "depthwise-separable convs after the pool, 24 wide": ({}, {"blocks": ((4, 8), (24, 24, 24, 24)),
+                                                               "separable": True}),
     "no augmentation": ({"augment": {}}, {}),
     "rotation ±15°": ({"augment": {"rotate": 15.0}}, {}),
     "rotation ±7° + shift 10 % + scale 10 %": ({"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}}, {}),

@@ -68,7 +68,8 @@ def _geometry(module, size):
     if isinstance(module, nn.Conv2d):
         if len({*module.kernel_size}) > 1 or len({*module.stride}) > 1 or isinstance(module.padding, str):
             raise ValueError(f"cannot handle {module}: only square kernels and numeric padding")
-        return (f"conv {module.in_channels}->{module.out_channels}", module.kernel_size[0], module.padding[0],
+        kind = "dw conv" if module.groups > 1 and module.groups == module.in_channels else "conv"
+        return (f"{kind} {module.in_channels}->{module.out_channels}", module.kernel_size[0], module.padding[0],
                 module.stride[0], module.dilation[0])
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         stride = _pair(module.stride) or _pair(module.kernel_size)
