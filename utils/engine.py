@@ -153,7 +153,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     progress: 'bar' (live, one line per epoch), 'lines' (a printed line per epoch), None (auto: 'lines' when
     the runner set TINY_MNIST_HEADLESS) or 'none'.
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average, and fit
-    leaves that average in `model` when it returns.
+    leaves that average in `model` when it returns. On CUDA (with config.cuda_graphs) full training batches run
+    through CUDA graphs of the model's forward and backward (utils.graphs).
     """
     device = config.resolved_device
     model.to(device)

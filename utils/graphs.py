@@ -42,4 +42,8 @@ def graphed_forward(model, config, data):
     if not (config.cuda_graphs and config.resolved_device.type == "cuda"
             and len(data.train_labels) >= config.batch_size):
         return None
-    return GraphedForward(model, (config.batch_size, *data.train_images.shape[1:]))
+    try:
+        return GraphedForward(model, (config.batch_size, *data.train_images.shape[1:]))
+    except RuntimeError as error:  # e.g. a torch or driver that cannot capture: say how to train without
+        raise RuntimeError(f"capturing the model as CUDA graphs failed ({error}); RunConfig(cuda_graphs=False) "
+                           "trains without them (build the model afresh: the capture may have run it)") from error

@@ -41,8 +41,8 @@ def conv_block(c_in, c_out, kernel=3, padding=0, dropout=0.0, bias=False, batchn
 
 
 def separable_block(c_in, c_out, padding=0, dropout=0.0, activation="relu"):
-    """A depthwise-separable 3x3 conv: depthwise 3x3 -> BN -> activation, then a conv_block of 1x1 convs. It mixes
-    space and channels in 9*c_in + c_in*c_out weights where a 3x3 conv needs 9*c_in*c_out, so it can be wider."""
+    """A depthwise-separable 3x3 conv: depthwise 3x3 -> BN -> activation, then a 1x1 conv_block. It mixes space and
+    channels in 9*c_in + c_in*c_out weights where a 3x3 conv needs 9*c_in*c_out, so it can be wider."""
     return nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=padding, groups=c_in, bias=False), nn.BatchNorm2d(c_in),
                          ACTIVATIONS[activation](),
                          conv_block(c_in, c_out, kernel=1, dropout=dropout, activation=activation))
