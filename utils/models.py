@@ -174,9 +174,10 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
 
 
 @register("smallest_silu")
-def smallest_silu():
+def smallest_silu(**changes):
     """06: `smallest` with SiLU after every BatchNorm instead of ReLU; 3,948 parameters, as many as with ReLU.
 
     With 4-10 channels per layer, ReLU zeroes about half of every narrow layer's outputs; SiLU passes a small
-    negative part and its gradient. Alone it did not help (results/06_ablation.json); it is part of 06's recipe."""
-    return smallest(activation="silu")
+    negative part and its gradient. Alone it did not help (results/06_ablation.json); it is part of 06's recipe.
+    changes: any other knob of `smallest` (the ablation varies the recipe's layout with them)."""
+    return smallest(activation="silu", **changes)
