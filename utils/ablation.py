@@ -55,9 +55,13 @@ VARIANTS = {
     "unaugmented images in the last 3 epochs": ({"clean_epochs": 3}, {}),
     "evaluate a moving average of the weights (decay 0.9995)": ({"ema_decay": 0.9995}, {}),
     RECIPE_NAME: (RECIPE_CHANGES, {}),
-    # a lead beyond the table above: the recipe on fewer parameters
+    # beyond the table above: the recipe with other layouts, towards fewer parameters
     "notebook 06's recipe with depthwise-separable convs after the pool, 24 wide": (
         RECIPE_CHANGES, {"blocks": ((4, 8), (24, 24, 24, 24)), "separable": True}),
+    "the separable recipe with wider full-resolution convs: 6-10 | 24-24-24-24": (
+        RECIPE_CHANGES, {"blocks": ((6, 10), (24, 24, 24, 24)), "separable": True}),
+    "the same, 18 wide after the pool: 6-10 | 18-18-18-18": (
+        RECIPE_CHANGES, {"blocks": ((6, 10), (18, 18, 18, 18)), "separable": True}),
 }
 
 
