@@ -118,7 +118,8 @@ def receptive_field(model, image_size=IMAGE_SHAPE[-1]):
 
 def rf_table(rows):
     """The RF rows as an aligned text table."""
-    header = f"{'layer':<10} {'kind':<14} {'kernel':>6} {'pad':>4} {'stride':>6} {'in':>4} {'out':>4} {'jump':>5} {'RF':>4}"
+    header = (f"{'layer':<10} {'kind':<14} {'kernel':>6} {'pad':>4} {'stride':>6} {'in':>4} {'out':>4} "
+              f"{'jump':>5} {'RF':>4}")
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(f"{r.layer:<10} {r.kind:<14} {r.kernel:>4}x{r.kernel:<1} {r.padding:>4} {r.stride:>6} "
