@@ -20,6 +20,8 @@ from utils.config import RunConfig
     ("cuda_graphs", 1, "True or False"),
     ("ema_decay", 1, "a number in \\[0, 1\\)"),
     ("ema_decay", -0.5, "a number in \\[0, 1\\)"),
+    ("recalibrate_average", True, "True or False, and True only with ema_decay > 0"),  # ema_decay 0: no average
+    ("recalibrate_average", "yes", "True or False"),
     ("clean_epochs", 16, "at most epochs \\(15\\)"),
     ("clean_epochs", -1, "an integer from 0 to 100"),
     ("device", "tpu", "'auto', 'cpu', 'cuda'"),

@@ -31,7 +31,9 @@ def test_same_seed_same_numbers_on_the_cpu(small_mnist):
     assert fit(model, small_mnist, config, progress="none").train_loss != runs[0].train_loss
 
 
-@pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "clean_epochs": 1}], ids=["plain", "average+clean"])
+@pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "clean_epochs": 1},
+                                    {"ema_decay": 0.9, "clean_epochs": 1, "recalibrate_average": True}],
+                         ids=["plain", "average+clean", "average+clean+recalibrated"])
 def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path, recipe):
     if recipe:  # rotated, so that the clean last epoch differs from the others
         small_mnist = dataclasses.replace(small_mnist, augment={"rotate": 10})
@@ -78,6 +80,27 @@ def test_the_moving_average_is_what_fit_evaluates_saves_and_returns(small_mnist,
     assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.test_acc[-1]
     best = load_checkpoint(tmp_path / "best.pt")
     model.load_state_dict(best["model"])
+    assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.best_test_acc
+
+
+def test_a_recalibrated_average_has_the_batchnorm_statistics_of_its_own_weights(small_mnist, tmp_path):
+    model, config = train(small_mnist, tmp_path, epochs=2, ema_decay=0.95, recalibrate_average=True)
+    history = fit(model, small_mnist, config, progress="none")
+    plain, plain_config = train(small_mnist, epochs=2, ema_decay=0.95)
+    plain_history = fit(plain, small_mnist, plain_config, progress="none")
+    assert history.train_loss == plain_history.train_loss  # recalibration touches only the evaluated average
+    assert history.test_acc != plain_history.test_acc
+    # the first BatchNorm's statistics are those of the first conv's outputs over the (2,000 < 10,000) clean
+    # training images, computed here from the returned weights
+    first_conv, first_norm = model[0][0], model[0][1]
+    with torch.inference_mode():
+        outputs = first_conv(small_mnist.train_images)
+    assert torch.allclose(first_norm.running_mean, outputs.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(first_norm.running_var, outputs.var((0, 2, 3)), rtol=1e-3)
+    assert not torch.allclose(plain[0][1].running_mean, first_norm.running_mean, atol=1e-3)
+    # what fit returns and what best.pt holds score what the epochs reported
+    assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.test_acc[-1]
+    model.load_state_dict(load_checkpoint(tmp_path / "best.pt")["model"])
     assert evaluate(model, small_mnist.test_images, small_mnist.test_labels)["acc"] == history.best_test_acc
 
 

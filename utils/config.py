@@ -29,6 +29,7 @@ class RunConfig:
     augment: dict = field(default_factory=dict)  # see utils.augment.AUGMENT_DEFAULTS
     clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
     ema_decay: float = 0.0  # > 0: evaluate (and keep) an exponential moving average of the weights, per step
+    recalibrate_average: bool = False  # with ema_decay: recompute the average's BatchNorm statistics before each test
     seed: int = 1
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
@@ -65,6 +66,8 @@ class RunConfig:
         if not (isinstance(self.ema_decay, (int, float)) and not isinstance(self.ema_decay, bool)
                 and 0 <= self.ema_decay < 1):
             bad("ema_decay", "a number in [0, 1); 0 turns the average off")
+        if not isinstance(self.recalibrate_average, bool) or (self.recalibrate_average and not self.ema_decay):
+            bad("recalibrate_average", "True or False, and True only with ema_decay > 0 (the average it recalibrates)")
         if self.clean_epochs > self.epochs:
             bad("clean_epochs", f"at most epochs ({self.epochs})")
         if self.optimizer not in OPTIMIZERS:
