@@ -73,6 +73,16 @@ VARIANTS = {
     RECIPE_NAME: (RECIPE_CHANGES, {}),
     "notebook 06's recipe with depthwise-separable convs after the pool, 24 wide": (
         RECIPE_CHANGES, {"blocks": ((4, 8), (24, 24, 24, 24)), "separable": True}),
+    "notebook 06's recipe with weight decay 5e-4": ({**RECIPE_CHANGES, "weight_decay": 5e-4}, {}),
+    "notebook 06's recipe with batch 16": ({**RECIPE_CHANGES, "batch_size": 16}, {}),
+    "notebook 06's recipe with a longer weight average (decay 0.9998)": ({**RECIPE_CHANGES, "ema_decay": 0.9998}, {}),
+    "notebook 06's recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1": (
+        RECIPE_CHANGES, {"blocks": ((4, 4, 4), (8, 8, 8), (8, 8, 8)), "padding": 1}),
+    "notebook 06's recipe with the last 5 epochs unaugmented": ({**RECIPE_CHANGES, "clean_epochs": 5}, {}),
+    "notebook 06's recipe with the last 8 epochs unaugmented": ({**RECIPE_CHANGES, "clean_epochs": 8}, {}),
+    # over the budget on purpose: how many parameters the recipe needs before every seed passes
+    "notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)": (
+        RECIPE_CHANGES, {"blocks": ((4, 8), (12, 12, 12, 12))}),
 }
 
 
