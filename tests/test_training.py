@@ -4,16 +4,15 @@ import pytest
 from utils import series
 from utils.config import RunConfig
 from utils.data import load_mnist
-from utils.engine import fit, seed_everything
+from utils.engine import build_model, fit
 from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
 from utils.models import build
 
 
 def test_seed_model_passes_97_percent_after_one_epoch(mnist_dir):
-    config = RunConfig(model="seed", epochs=1, batch_size=128, lr=0.015, seed=1, device="cpu",
+    config = RunConfig(model="dropout", epochs=1, batch_size=128, lr=0.015, seed=1, device="cpu",
                        data_dir=str(mnist_dir))
-    seed_everything(config.seed)
-    model = build(config.model)
+    model = build_model(config)
     history = fit(model, load_mnist(mnist_dir, "cpu"), config, progress="lines")
     assert history.test_acc[0] > 97.0
 

@@ -21,15 +21,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from utils.config import RunConfig
+from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
 from utils.engine import evaluate, make_optimizer, train_epoch
 from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
+from utils.recipes import RECIPES
 
-HEADLINE_MODEL = "garam_masala"  # the model of notebook 05 ...
-HEADLINE_AUGMENT = {"rotate": 7.0}  # ... and its augmentation
+HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
 TRAIN_IMAGES = 60000
 
 
@@ -68,9 +68,10 @@ def evaluate_loader(model, loader, device):
     return correct
 
 
-class Trainer:
-    """A model with the optimizer fit() would give it; trains `steps` steps with the engine's train_epoch, on CUDA
-    through CUDA graphs of its forward and backward as fit() does (cuda_graphs=False: without)."""
+class StepTimer:
+    """A model with the optimizer fit() would give it, for timing: `steps(batches, n)` runs n training steps with
+    the engine's train_epoch, on CUDA through CUDA graphs of its forward and backward as fit() does
+    (cuda_graphs=False: without). The model it trains is thrown away; only the time counts."""
 
     def __init__(self, device, model_name, batch_size=128, channels_last=False, optimizer_options=None,
                  compile_model=False, inplace_relu=False, bf16=False, compile_mode=None, cudnn_benchmark=False,
@@ -139,7 +140,7 @@ def measure_paths(data_dir, device, model_name, augment, steps, repeats, batch_s
                                                         test_batch_size=1000, pin_memory=device.type == "cuda")
         paths[f"(a) DataLoader, {count} workers"] = (endless(train_loader, device), test_loader)
     paths["(b) device-resident"] = (endless_fast(data, batch_size), None)
-    trainer = Trainer(device, model_name, batch_size)
+    trainer = StepTimer(device, model_name, batch_size)
     for batches, _ in paths.values():
         trainer.steps(batches, 5)  # warm-up: worker start, allocator, kernel selection
     train_times = {name: [] for name in paths}
@@ -176,7 +177,7 @@ def tune(data_dir, device, model_name, augment, steps, batch_size):
         batches = endless_fast(data, batch_size)
         try:
             trainer = GraphedSteps(device, model_name, batch_size) if options is None else \
-                Trainer(device, model_name, batch_size, **options)
+                StepTimer(device, model_name, batch_size, **options)
             first = timed(device, lambda: trainer.steps(batches, 3))  # includes any compilation
             seconds = timed(device, lambda: trainer.steps(batches, steps))
         except Exception as error:  # a variant this machine cannot run is reported, not fatal
@@ -197,7 +198,7 @@ def profile(data_dir, device, model_name, augment, steps, batch_size):
     from torch.profiler import profile as torch_profile
 
     batches = endless_fast(load_mnist(data_dir, device, augment=augment), batch_size)
-    trainer = Trainer(device, model_name, batch_size)
+    trainer = StepTimer(device, model_name, batch_size)
     trainer.steps(batches, 5)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch_profile(activities=activities) as profiler:
@@ -214,14 +215,16 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers for (a)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--data-dir", default=str(ROOT / "data"))
-    parser.add_argument("--model", default=HEADLINE_MODEL, help="a registered model name")
+    parser.add_argument("--model", default=HEADLINE["model"], help="a registered model name")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation on both paths")
     parser.add_argument("--tune", action="store_true", help="also time speed-up variants of (b)")
     parser.add_argument("--profile", action="store_true", help="also profile the steps of (b) by operator")
     args = parser.parse_args(argv)
-    augment = {} if args.no_augment else HEADLINE_AUGMENT
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    augment = {} if args.no_augment else HEADLINE["augment"]
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
           f"augment {augment or 'none'}")

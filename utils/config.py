@@ -1,20 +1,47 @@
-"""RunConfig: every knob of one training run in one validated object, checked before any data is loaded."""
-from dataclasses import asdict, dataclass, field
+"""RunConfig: every knob of one training run in one validated object, checked before any data is loaded.
+
+Its fields split in two: what the experiment *is* (`experiment()`: model, schedule, seed, ...), which decides every
+number a run produces, and where it runs (WHERE_FIELDS), which decides only how fast.
+"""
+import inspect
+import json
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 
 from utils.augment import check_augment
-from utils.models import MODELS
+from utils.models import MODELS, canonical_name
+from utils.recipes import RECIPES
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
 MAX_EPOCHS = 100
 SMOKE_EPOCHS = 1  # a smoke run trains this many epochs, whatever `epochs` says (it is still validated)
+WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs")
+
+
+def resolve_device(name):
+    """The torch.device for 'auto' (cuda when present, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"RunConfig.device={name!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"RunConfig.device={name!r} is not allowed: this machine has no CUDA GPU; "
+                         "use 'auto' or 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"RunConfig.device={name!r} is not allowed: this machine has no MPS device")
+    return device
 
 
 @dataclass
 class RunConfig:
     model: str  # a name registered in utils.models
+    model_args: dict = field(default_factory=dict)  # build arguments of the model (utils.models), e.g. blocks
     epochs: int = 15
     batch_size: int = 128
     lr: float = 0.01  # the peak LR for onecycle, the starting LR otherwise
@@ -30,7 +57,7 @@ class RunConfig:
     clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
     ema_decay: float = 0.0  # > 0: evaluate (and keep) an exponential moving average of the weights, per step
     recalibrate_average: bool = False  # with ema_decay: recompute the average's BatchNorm statistics before each test
-    seed: int = 1
+    seed: int = 1  # draws the initial weights (utils.engine.build_model) and every epoch's randomness (fit)
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
     smoke: bool = False  # one epoch on a few thousand samples: checks the plumbing, proves nothing
@@ -40,16 +67,32 @@ class RunConfig:
 
     def __post_init__(self):
         self.validate()
+        self.model = canonical_name(self.model)
         if self.smoke:
             self.epochs = SMOKE_EPOCHS
+
+    @classmethod
+    def from_recipe(cls, stem, **changes):
+        """The config of notebook `stem`'s recipe (utils.recipes), with `changes` (seed, device, epochs, ...)."""
+        if stem not in RECIPES:
+            raise ValueError(f"no recipe for {stem!r}; recipes: {', '.join(RECIPES)}")
+        return cls(**{**RECIPES[stem], **changes})
 
     def validate(self):
         """Raise ValueError naming the first bad field and what it allows."""
         def bad(name, allowed):
             raise ValueError(f"RunConfig.{name}={getattr(self, name)!r} is not allowed: {allowed}")
 
-        if self.model not in MODELS:
+        try:
+            factory = MODELS[canonical_name(self.model)]
+        except (ValueError, TypeError):
             bad("model", f"one of {sorted(MODELS)}")
+        if not isinstance(self.model_args, dict):
+            bad("model_args", "a dict of the model's build arguments")
+        try:
+            inspect.signature(factory).bind(**self.model_args)
+        except TypeError as error:
+            bad("model_args", f"build arguments of {self.model!r} ({error})")
         for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, 60000), ("seed", 0, 2**32 - 1),
                                 ("step_size", 1, MAX_EPOCHS), ("eval_batch_size", 1, 10000),
                                 ("clean_epochs", 0, MAX_EPOCHS)):
@@ -77,26 +120,49 @@ class RunConfig:
         for name in ("smoke", "cuda_graphs"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "True or False")
-        self.augment = check_augment(self.augment)
+        for name in ("data_dir", "checkpoint_dir"):
+            if not isinstance(getattr(self, name), str):
+                bad(name, "a path as a string")
+        if not isinstance(self.device, str):
+            bad("device", "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        try:
+            self.augment = check_augment(self.augment)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"RunConfig.augment={self.augment!r} is not allowed: {error}") from None
         self.resolved_device  # raises for a device this machine lacks
 
     @property
     def resolved_device(self):
         """The torch.device to train on; 'auto' means cuda when present."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            device = None
-        if device is None or device.type not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: this machine has no CUDA GPU; "
-                             "use 'auto' or 'cpu'")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"RunConfig.device={self.device!r} is not allowed: this machine has no MPS device")
-        return device
+        return resolve_device(self.device)
 
     def to_dict(self):
         return asdict(self)
+
+    def experiment(self):
+        """What this run trains, as JSON data: every field but WHERE_FIELDS, less those at their default value.
+
+        Two runs with equal experiments produce the same numbers (on the same machine and thread count). A field
+        added later at its default changes no number, so it leaves older checkpoints and records matching."""
+        defaults = experiment_defaults()
+        chosen = {k: v for k, v in _as_json(self.to_dict()).items()
+                  if k not in WHERE_FIELDS and (k == "model" or v != defaults[k])}
+        return chosen
+
+    def differences(self, experiment):
+        """'field: ours here, theirs there' for each field where `experiment` (an experiment() dict) differs."""
+        defaults = experiment_defaults()
+        ours, theirs = {**defaults, **self.experiment()}, {**defaults, **experiment}
+        return [f"{name}: {ours.get(name)!r} here, {theirs.get(name)!r} there"
+                for name in sorted(set(ours) | set(theirs)) if ours.get(name) != theirs.get(name)]
+
+
+def _as_json(data):
+    return json.loads(json.dumps(data))  # tuples become lists, as they come back from a JSON file
+
+
+def experiment_defaults():
+    """{field: default} of the fields that define an experiment (JSON data)."""
+    defaults = {f.name: f.default_factory() if callable(f.default_factory) else f.default
+                for f in fields(RunConfig) if f.name not in WHERE_FIELDS and f.name != "model"}
+    return _as_json({**defaults, "augment": check_augment({})})

@@ -60,10 +60,6 @@ class MnistData:
                 images = warp(images, theta[start:start + batch_size], BACKGROUND)
             yield images, self.train_labels[index]
 
-    def test_batches(self, batch_size):
-        for start in range(0, len(self.test_labels), batch_size):
-            yield self.test_images[start:start + batch_size], self.test_labels[start:start + batch_size]
-
 
 def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
     """Verified MNIST on `device`; `train_samples`/`test_samples` keep only the first N of each split."""

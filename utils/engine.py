@@ -1,7 +1,8 @@
-"""The training loop, once: train_epoch, evaluate, fit -> History, with checkpoints and resume.
+"""The training loop, once: build_model, train_epoch, evaluate, fit -> History, with checkpoints and resume.
 
-Each epoch's randomness (batch order, augmentation, dropout) is derived from (seed, epoch), so a run resumed
-after epoch k continues exactly as the uninterrupted run would have.
+config.seed has one owner here: build_model draws the initial weights from it, and fit derives each epoch's
+randomness (batch order, augmentation, dropout) from (seed, epoch), so a run resumed after epoch k continues
+exactly as the uninterrupted run would have.
 """
 import hashlib
 import os
@@ -17,11 +18,12 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
-from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from utils.graphs import graphed_forward
 from utils.metrics import first_epoch_at_target
+from utils.models import build, count_parameters
+from utils.project import HEADLESS_ENV
 
-HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: print one line per epoch instead of a live bar
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
 RECALIBRATION_IMAGES = 10_000  # the first N clean training images set the average's BatchNorm statistics
 
@@ -37,6 +39,12 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def build_model(config):
+    """A fresh model as `config` says, on its device, with initial weights drawn from config.seed."""
+    seed_everything(config.seed)
+    return build(config.model, **config.model_args).to(config.resolved_device)
 
 
 @dataclass
@@ -106,7 +114,7 @@ def recalibrate_batchnorm(model, images, batch_size=500):
     update_bn((images[start:start + batch_size] for start in range(0, count, batch_size)), model)
 
 
-def train_epoch(model, batches, optimizer, scheduler=None, label_smoothing=0.0, progress=None, average=None,
+def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.0, progress=None, average=None,
                 forward=None):
     """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
     forward: computes the logits instead of `model` (a GraphedForward of it). Returns {'loss', 'acc'}."""
@@ -151,10 +159,47 @@ def predict(model, images, batch_size=500):
     return torch.cat([model(images[s:s + batch_size]).argmax(1) for s in range(0, len(images), batch_size)])
 
 
-def _experiment(config):
-    """The config fields that define the experiment (not where it runs): a resume must match them."""
-    where = {"device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs"}
-    return {k: v for k, v in config.to_dict().items() if k not in where}
+class EpochProgress:
+    """How fit shows an epoch: 'bar' (a live tqdm bar, kept as one line), 'lines' (one printed line) or 'none'."""
+
+    def __init__(self, style, epochs, steps):
+        style = style or ("lines" if os.environ.get(HEADLESS_ENV) else "bar")
+        if style not in ("bar", "lines", "none"):
+            raise ValueError(f"progress={style!r} is not allowed: 'bar', 'lines', 'none' or None (auto)")
+        self.style, self.epochs, self.steps, self.bar = style, epochs, steps, None
+
+    def start(self, epoch):
+        """The bar to update once per batch (None unless the style is 'bar')."""
+        if self.style == "bar":
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1:2d}/{self.epochs}", unit="batch",
+                            file=sys.stdout, mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
+        return self.bar
+
+    def end(self, epoch, lr, train, test, seconds):
+        summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
+                   f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
+        if self.bar is not None:
+            self.bar.set_postfix_str(summary, refresh=False)
+            self.bar.close()
+            self.bar = None
+        elif self.style == "lines":
+            print(f"epoch {epoch + 1:2d}/{self.epochs} | {summary} | {seconds:.1f} s", flush=True)
+
+
+def restore(path, config, model, optimizer, scheduler, average):
+    """Load a last.pt of the same experiment into the training state; returns (History, epochs done)."""
+    state = load_checkpoint(path, config.resolved_device,
+                            required=("experiment", "model", "optimizer", "history", "epoch"))
+    differences = config.differences(state["experiment"])
+    if differences:
+        raise CheckpointError(f"{path} belongs to another experiment; it differs in " + "; ".join(differences))
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if average is not None:
+        average.load_state_dict(state["average"])
+    return History(**state["history"]), state["epoch"]
 
 
 def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None):
@@ -162,69 +207,42 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
 
     resume_from: a last.pt written by an earlier fit of the same experiment; training continues after its epoch.
     stop_after_epoch: return after this epoch (1-based), as an interrupted run would; resume later.
-    progress: 'bar' (live, one line per epoch), 'lines' (a printed line per epoch), None (auto: 'lines' when
-    the runner set TINY_MNIST_HEADLESS) or 'none'.
-    With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average, and fit
-    leaves that average in `model` when it returns; with config.recalibrate_average too, the average's BatchNorm
-    statistics are recomputed (recalibrate_batchnorm) before each evaluation. On CUDA (with config.cuda_graphs) full
-    training batches run through CUDA graphs of the model's forward and backward (utils.graphs).
+    progress: 'bar', 'lines', 'none', or None: 'lines' when the runner set TINY_MNIST_HEADLESS, else 'bar'.
+    With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
+    BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
+    On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs).
     """
-    device = config.resolved_device
-    model.to(device)
+    model.to(config.resolved_device)
     optimizer = make_optimizer(model, config)
     steps = data.steps_per_epoch(config.batch_size)
     scheduler, per_batch = make_scheduler(optimizer, config, steps)
     average = make_average(model, config)
-    history, start_epoch, best_acc = History(), 0, -1.0
+    history, start_epoch = History(), 0
     if resume_from is not None:
-        state = load_checkpoint(resume_from, device)
-        if state["experiment"] != _experiment(config):
-            raise ValueError(f"{resume_from} belongs to another experiment: {state['experiment']}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if average is not None:
-            average.load_state_dict(state["average"])
-        history, start_epoch = History(**state["history"]), state["epoch"]
-        best_acc = history.best_test_acc
-    style = progress or ("lines" if os.environ.get(HEADLESS_ENV) else "bar")
-    params = sum(p.numel() for p in model.parameters())
+        history, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
+    shown = EpochProgress(progress, config.epochs, steps)
     forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
     try:
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(start_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
             torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
             generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
-            lr = optimizer.param_groups[0]["lr"]
-            bar = None
-            if style == "bar":
-                bar = tqdm(total=steps, desc=f"epoch {epoch + 1:2d}/{config.epochs}", unit="batch", file=sys.stdout,
-                           mininterval=PROGRESS_REFRESH_SECONDS, leave=True, ncols=120)
-            started = time.perf_counter()
-            augment = epoch < config.epochs - config.clean_epochs
-            train = train_epoch(model, data.train_batches(config.batch_size, generator, augment), optimizer,
-                                scheduler if per_batch else None, config.label_smoothing, bar, average, forward)
+            lr, started = optimizer.param_groups[0]["lr"], time.perf_counter()
+            batches = data.train_batches(config.batch_size, generator,
+                                         augment=epoch < config.epochs - config.clean_epochs)
+            train = train_epoch(model, batches, optimizer, scheduler=scheduler if per_batch else None,
+                                label_smoothing=config.label_smoothing, progress=shown.start(epoch),
+                                average=average, forward=forward)
             if scheduler is not None and not per_batch:
                 scheduler.step()
             evaluated = model if average is None else average.module
             if config.recalibrate_average:
                 recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
             test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
-            seconds = time.perf_counter() - started
-            history.append(train, test, lr, seconds)
-            summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
-                       f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
-            if bar is not None:
-                bar.set_postfix_str(summary, refresh=False)
-                bar.close()
-            elif style == "lines":
-                print(f"epoch {epoch + 1:2d}/{config.epochs} | {summary} | {seconds:.1f} s", flush=True)
+            is_best = test["acc"] > (history.best_test_acc or -1.0)
+            history.append(train, test, lr, time.perf_counter() - started)
+            shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             if config.checkpoint_dir:
-                _save(model, optimizer, scheduler, average, evaluated, history, config, epoch + 1, params,
-                      test["acc"] > best_acc)
-            best_acc = max(best_acc, test["acc"])
-            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-                break
+                save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best)
     finally:
         if forward is not None:
             forward.release()
@@ -233,14 +251,15 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     return history
 
 
-def _save(model, optimizer, scheduler, average, evaluated, history, config, epoch, params, is_best):
-    folder = Path(config.checkpoint_dir)
-    metrics = {"epoch": epoch, "params": params, **history.as_lists()}
+def save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best):
+    """last.pt (all fit needs to resume) and, when `is_best`, best.pt (the evaluated model, config, metrics)."""
+    folder, epoch = Path(config.checkpoint_dir), len(history.test_acc)
     save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
                      "average": average.state_dict() if average is not None else None,
-                     "history": history.as_lists(), "epoch": epoch, "experiment": _experiment(config),
+                     "history": history.as_lists(), "epoch": epoch, "experiment": config.experiment(),
                      "config": config.to_dict()}, folder / "last.pt")
     if is_best:  # best.pt holds the model that was evaluated: the average when there is one
+        metrics = {"epoch": epoch, "params": count_parameters(evaluated), **history.as_lists()}
         save_checkpoint({"model": evaluated.state_dict(), "config": config.to_dict(), "metrics": metrics},
                         folder / "best.pt")

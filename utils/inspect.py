@@ -15,7 +15,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils.models import MODELS, build
+from utils.models import MODELS, build, count_parameters  # noqa: F401 (notebooks import count_parameters here)
 
 IMAGE_SHAPE = (1, 28, 28)
 # Layers that change neither the spatial size nor the receptive field.
@@ -23,11 +23,6 @@ PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.SiLU, nn.Dropout, nn.Dropout2d, nn.I
                 nn.Softmax)
 PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "silu", "log_softmax", "softmax", "dropout", "squeeze",
                       torch.flatten, F.relu, F.silu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
-
-
-def count_parameters(model):
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def summary_text(model, input_shape=IMAGE_SHAPE):

@@ -6,6 +6,7 @@ Shape comments read ``in -> out (H x W x C), RF``; the RF tool's test checks the
 import torch.nn as nn
 
 MODELS = {}
+ALIASES = {"seed": "dropout"}  # old name of 03's model (it collided with the `seed` field); still builds
 
 
 def register(name):
@@ -16,11 +17,22 @@ def register(name):
     return add
 
 
-def build(name, **kwargs):
-    """A fresh model by registered name; an unknown name lists the known ones."""
+def canonical_name(name):
+    """The registered name of `name` (an old alias gives its new name); ValueError for an unknown one."""
+    name = ALIASES.get(name, name)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](**kwargs)
+    return name
+
+
+def build(name, **kwargs):
+    """A fresh model by registered name (weights drawn from torch's global generator: seed it first)."""
+    return MODELS[canonical_name(name)](**kwargs)
+
+
+def count_parameters(model):
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
@@ -96,8 +108,8 @@ def batchnorm():
     return seed_net(batchnorm=True, dropout=0.0)
 
 
-@register("seed")
-def seed(dropout=0.05):
+@register("dropout")
+def dropout_net(dropout=0.05):
     """03: + dropout in every block: the seed's model exactly (14,010 parameters)."""
     return seed_net(batchnorm=True, dropout=dropout)
 

@@ -1,4 +1,7 @@
-"""Where the project's pieces live, and its public address (set here once; badges and setup cells follow it)."""
+"""Where the project's pieces live, its public address, and the names the runner and the notebooks share.
+
+Standard library only: the runner and the README tools import this without torch.
+"""
 from pathlib import Path
 
 GITHUB_REPO = "tiny-mnist/tiny-mnist-series"  # owner/name on GitHub: the Colab badges and setup cells use it
@@ -10,6 +13,15 @@ RESULTS_DIR = ROOT / "results"  # metrics of full runs, committed
 IMAGES_DIR = ROOT / "readme_images"  # figures of full runs, committed
 RUNS_DIR = ROOT / "runs"  # every execution lands here first (smoke runs stay here); not committed
 README = ROOT / "README.md"
+
+HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: fit prints one line per epoch instead of a live bar
+METRICS_FILE = "metrics.json"  # what a notebook leaves in its output_dir; written last, so it marks a finished run
+MODEL_FILE = "model.pt"  # the final model of a run, beside its metrics; published as results/<notebook>.pt
+
+
+def notebook_stems():
+    """Stems of the numbered notebooks, in story order."""
+    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def colab_url(stem):

@@ -1,9 +1,37 @@
-"""What a finished run hands over: the Result lines a notebook prints, and its files for the runner to publish."""
+"""What a finished run hands over: its metrics record, the Result lines a notebook prints, its files for the runner.
+
+A record's fields (results/*.json) are read by other tools: keep the names.
+"""
+import hashlib
 from pathlib import Path
 
-from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAST_EPOCHS, write_json
+from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.config import RunConfig
+from utils.files import write_json
+from utils.metrics import (EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAST_EPOCHS, first_epoch_at_target,
+                           target_reached)
+from utils.models import build
+from utils.project import METRICS_FILE, MODEL_FILE
+from utils.provenance import machine
 
-METRICS_FILE = "metrics.json"
+
+def metrics_record(notebook, config, history, params):
+    """The JSON-ready record of one run (accuracies in percent, epochs 1-based), with where it ran."""
+    return {
+        "notebook": notebook,
+        "model": config.model,
+        "params": params,
+        "epochs": len(history.test_acc),
+        "seed": config.seed,
+        "smoke": config.smoke,
+        "device": str(config.resolved_device),
+        **machine(config.resolved_device),
+        **history.as_lists(),
+        "best_test_acc": max(history.test_acc),
+        "first_epoch_at_target": first_epoch_at_target(history.test_acc),
+        "target_reached": target_reached(history.test_acc, params),
+        "config": config.to_dict(),
+    }
 
 
 def result_text(record):
@@ -11,9 +39,10 @@ def result_text(record):
     last = record["test_acc"][-TARGET_LAST_EPOCHS:]
     first = record["first_epoch_at_target"]
     verdict = "REACHED" if record["target_reached"] else "not reached"
+    where = record["gpu"] or f"{record['cpu']}, {record['cpu_capability']}, {record['threads']} threads"
     return "\n".join([
         f"model {record['model']}: {record['params']:,} parameters, {record['epochs']} epochs, seed {record['seed']}, "
-        f"{record['device']}{' (SMOKE RUN: numbers mean nothing)' if record['smoke'] else ''}",
+        f"{record['device']} ({where}){' (SMOKE RUN: numbers mean nothing)' if record['smoke'] else ''}",
         f"best test accuracy: {record['best_test_acc']:.2f} %, last epoch: {record['test_acc'][-1]:.2f} %",
         f"last {len(last)} epochs: {', '.join(f'{acc:.2f}' for acc in last)} %",
         f"first epoch at >= {TARGET_ACCURACY} %: {first if first else 'never'}",
@@ -23,12 +52,26 @@ def result_text(record):
     ])
 
 
-def save_run(output_dir, record, figures):
-    """Write metrics.json and each figure as <name>.png into `output_dir` (nothing when it is empty)."""
+def save_run(output_dir, record, figures, model):
+    """Write the final model (model.pt, its SHA-256 added to `record`), each figure as <name>.png and metrics.json
+    into `output_dir`; nothing when it is empty."""
     if not output_dir:
         return
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"model": model.state_dict(), "config": record["config"], "notebook": record["notebook"],
+                     "test_acc": record["test_acc"][-1]}, folder / MODEL_FILE)
+    record["model_sha256"] = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
     for name, figure in figures.items():
         figure.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
     write_json(record, folder / METRICS_FILE)  # last: its presence says the run finished
+
+
+def load_run_model(path, device="cpu"):
+    """The model a run saved (model.pt, or results/<notebook>.pt once published) and its RunConfig, ready to
+    evaluate: its test accuracy is the record's last-epoch one."""
+    state = load_checkpoint(path, device, required=("model", "config"))
+    config = RunConfig(**{**state["config"], "device": str(device)})
+    model = build(config.model, **config.model_args).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), config

@@ -1,28 +1,30 @@
 """Run the notebook series headlessly with papermill, collect metrics, publish full runs.
 
   python -m utils.series list
-  python -m utils.series run [NAMES...] [--smoke] [--seeds S...] [-p KEY VALUE]... [--no-publish]
+  python -m utils.series run [NAMES...] [--smoke] [--seeds 0-9 | --seeds 0 3 7] [-p KEY VALUE]... [--no-publish]
 
-Every execution lands in runs/ first. A full single-seed run that succeeds is published: the executed notebook
+Every execution lands in a folder of its own under runs/ first (runs/<mode>/<stem>/<time>-<pid>/), so runners
+started at once never share one. A full single-seed run that succeeds is published: the executed notebook
 replaces notebooks/<stem>.ipynb, its metrics go to results/<stem>.json, its figures to readme_images/, and the
-README tables are rebuilt. --seeds runs publish results/<stem>.seeds.json only. Smoke runs publish nothing.
+README tables are rebuilt, each file atomically and one publisher at a time. --seeds runs publish
+results/<stem>.seeds.json only. Smoke runs publish nothing.
 """
 import argparse
 import ast
+import contextlib
+import fcntl
 import os
-import shutil
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.engine import HEADLESS_ENV
-from utils.metrics import read_json, write_json
-from utils.project import IMAGES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+from utils.files import atomic_copy, read_json, write_json
+from utils.project import (HEADLESS_ENV, IMAGES_DIR, METRICS_FILE, MODEL_FILE, NOTEBOOKS_DIR, RESULTS_DIR,
+                           RUNS_DIR, notebook_stems)
 from utils.readme import refresh_readme
-from utils.report import METRICS_FILE
 
-RUNNER_PARAMETERS = ("smoke", "output_dir")  # set by the runner itself, never by -p
 CELL_TIMEOUT_SECONDS = 3600  # one cell; a full 15-epoch run on a slow CPU stays well inside
 FIGURES = ("curves", "misclassified")  # PNGs a notebook saves into its output_dir
 
@@ -38,11 +40,6 @@ class Outcome:
     notebook: Path  # the executed (or partly executed) notebook in runs/
     record: dict = None  # the run's metrics; None when it failed
     error: str = ""
-
-
-def notebook_stems():
-    """Stems of the numbered notebooks, in story order."""
-    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def resolve(names):
@@ -77,11 +74,27 @@ def parse_value(text):
         return text
 
 
+def parse_seeds(texts):
+    """Seeds from '0-9' (a range, both ends included), '3' or several of them: [0, 1, ..., 9]."""
+    seeds = []
+    for text in texts:
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", text.strip())
+        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise SeriesError(f"--seeds {text!r}: give seeds as N or as a range LOW-HIGH (e.g. 0-9)")
+        seeds += range(int(match[1]), int(match[2] or match[1]) + 1)
+    if len(set(seeds)) != len(seeds):
+        raise SeriesError(f"--seeds {' '.join(texts)}: a seed is given twice")
+    return seeds
+
+
 def check_overrides(stem, overrides, seeds):
     known = notebook_parameters(stem)
     for key in overrides:
-        if key in RUNNER_PARAMETERS:
-            raise SeriesError(f"-p {key}: the runner sets {key} itself (use --smoke for a smoke run)")
+        if key == "smoke":
+            raise SeriesError("-p smoke: the runner sets smoke itself (use --smoke for a smoke run)")
+        if key == "output_dir":
+            raise SeriesError("-p output_dir: the runner sets output_dir itself: every run gets its own folder "
+                              "under runs/ (the run's log names it)")
         if key not in known:
             raise SeriesError(f"-p {key}: {stem} has no parameter {key!r}; it has: {', '.join(known)}")
     if seeds and "seed" in overrides:
@@ -94,8 +107,7 @@ def execute(stem, parameters, out_dir, cell_timeout, log):
     from papermill.exceptions import PapermillExecutionError
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    stale = out_dir / METRICS_FILE
-    stale.unlink(missing_ok=True)  # only this execution's metrics may be found afterwards
+    metrics_file = out_dir / METRICS_FILE
     notebook = out_dir / f"{stem}.ipynb"
     outcome = Outcome(stem, parameters.get("seed"), notebook)
     started = time.perf_counter()
@@ -113,29 +125,55 @@ def execute(stem, parameters, out_dir, cell_timeout, log):
     except Exception as error:  # kernel death, cell timeout, a missing kernel: name it the same way
         outcome.error = f"[{stem}] FAILED: {type(error).__name__}: {error}\n  notebook kept at {notebook}"
     else:
-        if stale.is_file():
-            outcome.record = read_json(stale)
+        if metrics_file.is_file():
+            outcome.record = read_json(metrics_file)
         else:
             outcome.error = f"[{stem}] FAILED: the notebook finished but wrote no {METRICS_FILE} into {out_dir}"
     log(outcome.error or f"[{stem}] done in {time.perf_counter() - started:.0f} s")
     return outcome
 
 
+@contextlib.contextmanager
+def publish_lock():
+    """One publisher at a time: runners that finish together publish one after the other, never interleaved."""
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUNS_DIR / ".publish.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def run_folder(mode, stem, seed=None):
+    """A new, empty folder for one execution: runs/<mode>/<stem>/[seed-<seed>-]<time>-<pid>[-<n>]."""
+    name = f"{'' if seed is None else f'seed-{seed}-'}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    parent = RUNS_DIR / mode / stem
+    parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1000):
+        folder = parent / (name if number == 0 else f"{name}-{number}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise SeriesError(f"could not make a new run folder in {parent}")
+
+
 def publish_single(outcome):
     """Make a successful full run the committed one: notebook, metrics, figures."""
     out_dir = outcome.notebook.parent
-    shutil.copyfile(outcome.notebook, NOTEBOOKS_DIR / f"{outcome.stem}.ipynb")
+    atomic_copy(out_dir / MODEL_FILE, RESULTS_DIR / f"{outcome.stem}.pt")  # the record holds its SHA-256
+    atomic_copy(outcome.notebook, NOTEBOOKS_DIR / f"{outcome.stem}.ipynb")
     write_json(outcome.record, RESULTS_DIR / f"{outcome.stem}.json")
     for name in FIGURES:
         if (out_dir / f"{name}.png").is_file():
-            IMAGES_DIR.mkdir(exist_ok=True)
-            shutil.copyfile(out_dir / f"{name}.png", IMAGES_DIR / f"{outcome.stem}_{name}.png")
+            atomic_copy(out_dir / f"{name}.png", IMAGES_DIR / f"{outcome.stem}_{name}.png")
 
 
 def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
         log=print):
     """Execute the chosen notebooks (each seed when `seeds`); returns the list of Outcomes."""
     overrides = dict(overrides or {})
+    if isinstance(overrides.get("data_dir"), str):  # the caller's relative path, not one inside notebooks/
+        overrides["data_dir"] = os.path.abspath(overrides["data_dir"])
     stems = resolve(names)
     for stem in stems:  # refuse a bad request before anything runs
         check_overrides(stem, overrides, seeds)
@@ -146,21 +184,21 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
         runs = []
         for seed in seeds or [None]:
             parameters = {**overrides, "smoke": smoke}
-            out_dir = RUNS_DIR / mode / stem
             if seed is not None:
-                parameters["seed"], out_dir = seed, out_dir / f"seed-{seed}"
+                parameters["seed"] = seed
+            out_dir = run_folder(mode, stem, seed)
             # relative to notebooks/ (the kernel's working directory): a published notebook names no local path
             parameters["output_dir"] = os.path.relpath(out_dir, NOTEBOOKS_DIR)
             runs.append(execute(stem, parameters, out_dir, cell_timeout, log))
         outcomes += runs
         if smoke or not publish or any(r.error for r in runs):
             continue
-        if seeds:
-            write_json([r.record for r in runs], RESULTS_DIR / f"{stem}.seeds.json")
-        else:
-            publish_single(runs[0])
-    if publish and not smoke and any(o.record for o in outcomes):
-        refresh_readme()
+        with publish_lock():
+            if seeds:
+                write_json([r.record for r in runs], RESULTS_DIR / f"{stem}.seeds.json")
+            else:
+                publish_single(runs[0])
+            refresh_readme()
     return outcomes
 
 
@@ -171,7 +209,8 @@ def main(argv=None):
     runner = commands.add_parser("run", help="execute notebooks with papermill")
     runner.add_argument("names", nargs="*", help="notebooks to run (e.g. 05 or 05_garam_masala); default: all")
     runner.add_argument("--smoke", action="store_true", help="1 epoch on a few thousand samples; publishes nothing")
-    runner.add_argument("--seeds", type=int, nargs="+", help="run once per seed; publishes results/<stem>.seeds.json")
+    runner.add_argument("--seeds", nargs="+", metavar="SEEDS",
+                        help="run once per seed, e.g. 0-9 or 0 3 7; publishes results/<stem>.seeds.json")
     runner.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                         help="override a notebook parameter (repeatable)")
     runner.add_argument("--no-publish", action="store_true", help="leave notebooks/, results/ and README alone")
@@ -183,7 +222,8 @@ def main(argv=None):
             for stem in notebook_stems():
                 print(f"{stem}: " + ", ".join(f"{k}={v}" for k, v in notebook_parameters(stem).items()))
             return 0
-        outcomes = run(args.names, args.smoke, args.seeds, {k: parse_value(v) for k, v in args.p},
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+        outcomes = run(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
                        not args.no_publish, args.cell_timeout)
     except SeriesError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,109 @@
+"""Every notebook's training recipe, and each ablation's variants of one, as plain data, defined once.
+
+A recipe is the RunConfig fields that define what a notebook trains (model, its build arguments in `model_args`,
+schedule, augmentation, ...); where a run happens (device, data folder, seed, smoke mode) is left to the caller.
+Notebooks build their config with RunConfig.from_recipe(stem, ...); the ablation and the bench read from here too.
+Standard library only, so that any tool can read a recipe without torch.
+"""
+
+# 01-04: the seed's training: SGD with momentum at a fixed LR 0.015, batch 128, no augmentation
+SEED_TRAINING = dict(epochs=15, batch_size=128, lr=0.015, optimizer="sgd", scheduler="none")
+
+# 05's first recipe: GAP model, rotation on the device, one-cycle LR. It held the target on most seeds, not all.
+FIRST_RECIPE_05 = dict(model="garam_masala", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
+                       pct_start=0.2, augment={"rotate": 7.0})
+# The variance reducers that make it hold on every seed, none of which costs a parameter: the last 3 epochs on
+# unaugmented images, an average of the weights (decay 0.998: about the last 500 steps, one epoch) evaluated with
+# BatchNorm statistics recomputed for its own weights, and weight decay 1e-4.
+SPICES_05 = dict(clean_epochs=3, ema_decay=0.998, recalibrate_average=True, weight_decay=1e-4)
+RECIPE_05 = {**FIRST_RECIPE_05, **SPICES_05}
+
+# The base of 06's ablation: 05's first recipe at batch 32 with the `smallest` model (3,948 parameters).
+BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
+# The SiLU recipe: the base plus three changes that cost no parameters, each also measured alone.
+SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
+SILU_RECIPE_NAME = "the SiLU recipe: SiLU + clean last 3 epochs + weight average"
+# What notebook 06 trains: the SiLU recipe plus two more changes that cost no parameters.
+RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
+RECIPE_06 = {**BASE_06, **RECIPE_CHANGES_06}
+RECIPE_NAME_06 = "notebook 06: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics recomputed"
+
+RECIPES = {
+    "01_baseline": dict(SEED_TRAINING, model="baseline"),
+    "02_batchnorm": dict(SEED_TRAINING, model="batchnorm"),
+    "03_dropout": dict(SEED_TRAINING, model="dropout"),
+    "04_param_diet": dict(SEED_TRAINING, model="param_diet"),
+    "05_garam_masala": RECIPE_05,
+    "06_smallest": RECIPE_06,
+}
+
+
+def layout(blocks, **more):
+    """RunConfig changes that give the model other build arguments (see utils.models.smallest)."""
+    return {"model_args": {"blocks": blocks, **more}}
+
+
+SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
+
+# name: RunConfig changes to the base, one idea each; the table keeps this order.
+VARIANTS_06 = {
+    "base": {},
+    "three wider convs after the pool: 4-8 | 12-12-10": layout(((4, 8), (12, 12, 10))),
+    "max-pool later (after 3 convs, RF 8)": layout(((4, 8, 10), (10, 10, 10))),
+    "two max-pools, padding 1: 4-8 | 10-10 | 10-10": layout(((4, 8), (10, 10), (10, 10)), padding=1),
+    "1x1 squeeze to 6 after the max-pool": {"model_args": {"squeeze": 6}},
+    "fully connected head instead of GAP": {"model_args": {"head": "fc"}},
+    "depthwise-separable convs after the pool, 24 wide": SEPARABLE_24,
+    "no augmentation": {"augment": {}},
+    "rotation ±15°": {"augment": {"rotate": 15.0}},
+    "rotation ±7° + shift 10 % + scale 10 %": {"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}},
+    "no schedule: constant LR 0.01": {"scheduler": "none", "lr": 0.01},
+    "one-cycle peak LR 0.1": {"lr": 0.1},
+    "batch 128": {"batch_size": 128},
+    "dropout 5 %": {"model_args": {"dropout": 0.05}},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    "SiLU instead of ReLU": {"model": "smallest_silu"},
+    "unaugmented images in the last 3 epochs": {"clean_epochs": 3},
+    "evaluate a moving average of the weights (decay 0.9995)": {"ema_decay": 0.9995},
+    SILU_RECIPE_NAME: SILU_RECIPE_CHANGES,
+    # beyond the table above: the SiLU recipe with other layouts, towards fewer parameters
+    "the SiLU recipe with depthwise-separable convs after the pool, 24 wide": {**SILU_RECIPE_CHANGES, **SEPARABLE_24},
+    "the separable recipe with wider full-resolution convs: 6-10 | 24-24-24-24": {
+        **SILU_RECIPE_CHANGES, **layout(((6, 10), (24, 24, 24, 24)), separable=True)},
+    "the same, 18 wide after the pool: 6-10 | 18-18-18-18": {
+        **SILU_RECIPE_CHANGES, **layout(((6, 10), (18, 18, 18, 18)), separable=True)},
+    # ... and with other training
+    "the SiLU recipe with Adam, one-cycle peak LR 0.01": {**SILU_RECIPE_CHANGES, "optimizer": "adam", "lr": 0.01},
+    "the SiLU recipe with weight decay 1e-4": {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4},
+    "the SiLU recipe with the average's BatchNorm statistics recomputed before each test": {
+        **SILU_RECIPE_CHANGES, "recalibrate_average": True},
+    RECIPE_NAME_06: RECIPE_CHANGES_06,
+    "notebook 06's recipe with depthwise-separable convs after the pool, 24 wide": {
+        **RECIPE_CHANGES_06, **SEPARABLE_24},
+    "notebook 06's recipe with weight decay 5e-4": {**RECIPE_CHANGES_06, "weight_decay": 5e-4},
+    "notebook 06's recipe with batch 16": {**RECIPE_CHANGES_06, "batch_size": 16},
+    "notebook 06's recipe with a longer weight average (decay 0.9998)": {**RECIPE_CHANGES_06, "ema_decay": 0.9998},
+    "notebook 06's recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1": {
+        **RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)},
+    "notebook 06's recipe with the last 5 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 5},
+    "notebook 06's recipe with the last 8 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 8},
+    # over the budget on purpose: how many parameters the recipe needs before every seed passes
+    "notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)": {
+        **RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))},
+}
+
+# 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
+# recomputed BatchNorm statistics count as one ingredient: the recomputation exists only for the average.
+VARIANTS_05 = {
+    "base": {},
+    "without the unaugmented last epochs": {"clean_epochs": 0},
+    "without the weight average (and its recomputed BatchNorm statistics)": {"ema_decay": 0.0,
+                                                                            "recalibrate_average": False},
+    "without weight decay": {"weight_decay": 0.0},
+}
+
+# stem: (the base every variant changes, the variants); `python -m utils.ablation STEM` runs them
+ABLATIONS = {
+    "05_garam_masala": (RECIPE_05, VARIANTS_05),
+    "06_smallest": (BASE_06, VARIANTS_06),
+}

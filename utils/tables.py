@@ -1,0 +1,88 @@
+"""Markdown tables of run records: the results table, a recipe's seeds table with its spread, an ablation table.
+
+Standard library only: the README tools and the notebooks build the same tables from the same records.
+"""
+import statistics
+
+from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
+
+
+def machine_short(record):
+    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name; older records did not record it."""
+    if record.get("gpu"):
+        return record["gpu"]
+    if "cpu_capability" not in record:
+        return f"{record.get('device', 'cpu')} (machine not recorded)"
+    return f"{record['device']} {record['cpu_capability']} ×{record['threads']}"
+
+
+def _yes_no(flag):
+    return "yes" if flag else "no"
+
+
+def escape(text):
+    """A table cell's text with '|' escaped, so that it does not split the cell."""
+    return text.replace("|", r"\|")
+
+
+def results_table(records):
+    rows = ["| notebook | model | params | epochs | seed | best test acc | min of last 3 | first epoch ≥ 99.4 % "
+            "| target | s/epoch | machine |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+    for r in records:
+        seconds = statistics.mean(r["epoch_seconds"])
+        rows.append(f"| [{r['notebook']}](notebooks/{r['notebook']}.ipynb) | `{r['model']}` | {r['params']:,} "
+                    f"| {r['epochs']} | {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
+                    f"| {r['first_epoch_at_target'] or '–'} | {_yes_no(r['target_reached'])} | {seconds:.1f} "
+                    f"| {machine_short(r)} |")
+    return "\n".join(rows)
+
+
+def spread_text(records):
+    """One sentence: seeds at target, mean ± sd and lowest of the min of the last 3, median first epoch."""
+    s = spread(records)
+    first = f"{s['median_first_epoch']:g}" if s["median_first_epoch"] is not None else "–"
+    return (f"{s['at_target']} of {s['runs']} seeds reach the target (≥ {TARGET_ACCURACY} % in each of the last "
+            f"{TARGET_LAST_EPOCHS} epochs); min of the last 3: mean {s['mean']:.2f} ± {s['sd']:.2f} % (sd), "
+            f"lowest {s['lowest']:.2f} %; first epoch ≥ {TARGET_ACCURACY} %: median {first}.")
+
+
+def seeds_table(stem, records):
+    machines = sorted({machine_short(r) for r in records})
+    rows = [f"**{stem}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
+            f"epochs, {', '.join(machines)}: {spread_text(records)}", "",
+            "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |",
+            "|---:|---:|---:|---:|---:|---|"]
+    for r in sorted(records, key=lambda r: r["seed"]):
+        rows.append(f"| {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
+                    f"| {r['test_acc'][-1]:.2f} % | {r['first_epoch_at_target'] or '–'} "
+                    f"| {_yes_no(r['target_reached'])} |")
+    return "\n".join(rows)
+
+
+def ablation_table(records, order):
+    """Per variant (in `order`), parameters and mean/min over seeds of the last-3-epoch minimum.
+
+    Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
+    against the base's other seeds.
+    """
+    by_variant = {}
+    for record in records:
+        by_variant.setdefault(record["variant"], []).append(record)
+    base = {r["seed"]: min_last(r["test_acc"]) for r in by_variant.get("base", [])}
+    rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target "
+            "| Δ vs base, same seeds | machine |", "|---|---:|---|---:|---:|---:|---:|---:|---|"]
+    for name in [n for n in order if n in by_variant]:
+        runs = sorted(by_variant[name], key=lambda r: r["seed"])
+        worst = [min_last(r["test_acc"]) for r in runs]
+        shared = [(r["seed"], w) for r, w in zip(runs, worst) if r["seed"] in base]
+        delta = f"{statistics.mean(w - base[seed] for seed, w in shared):+.2f}" if shared else "–"
+        machines = ", ".join(sorted({_thread_note(r) for r in runs}))
+        rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
+                    f"| {statistics.mean(worst):.2f} % | {min(worst):.2f} % "
+                    f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
+                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |")
+    return "\n".join(rows)
+
+
+def _thread_note(record):
+    return machine_short(record) if "cpu_capability" in record else f"cpu ×{record['threads']}"
