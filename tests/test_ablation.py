@@ -1,81 +1,107 @@
-import ast
+"""Ablations: every variant is a valid experiment, records count only while their variant is unchanged, tables."""
 import re
 
 import pytest
+import torch
 
-from utils import ablation, series
+from utils import ablation
+from utils.files import read_json, write_json
+from utils.models import build, count_parameters
 from utils.config import RunConfig
-from utils.inspect import count_parameters
-from utils.metrics import write_json
-from utils.models import build
+from utils.recipes import ABLATIONS, RECIPE_NAME_06, RECIPES
+from utils.tables import ablation_table
+from utils.variants import ablation_path, current_records, load_ablation, variant_config
 
 
-def test_every_variant_builds_a_valid_config_and_model():
-    for name, (config_changes, model_changes) in ablation.VARIANTS.items():
-        config = RunConfig(**{**ablation.BASE_CONFIG, **config_changes})
-        model = build(config.model, **model_changes)
-        assert count_parameters(model) > 0, name
-    assert count_parameters(build("smallest")) < 4000
+@pytest.mark.parametrize("stem", list(ABLATIONS))
+def test_every_variant_is_a_valid_config_whose_model_gives_ten_logits(stem):
+    _, changes = ABLATIONS[stem]
+    for name in changes:
+        config = variant_config(stem, name, seed=0)
+        model = build(config.model, **config.model_args).eval()
+        assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10), name
 
 
-def test_the_recipe_is_a_variant_under_4000_parameters_and_the_notebook_trains_it():
-    name, changes = ablation.RECIPE_NAME, ablation.RECIPE_CHANGES
-    assert ablation.VARIANTS[name] == (changes, {})
-    assert ablation.variant_config(name, 3).to_dict() == RunConfig(**ablation.RECIPE_06, seed=3, device="cpu").to_dict()
-    assert count_parameters(build(ablation.RECIPE_06["model"])) < 4000
-    # 06's parameter defaults must not quietly override the recipe it imports
-    defaults = {k: ast.literal_eval(v) for k, v in series.notebook_parameters("06_smallest").items()}
-    assert {k: defaults[k] for k in ("epochs", "batch_size", "lr")} == {
-        k: ablation.RECIPE_06[k] for k in ("epochs", "batch_size", "lr")}
+def test_stored_records_were_trained_with_the_models_their_variants_build_now():
+    for stem in ABLATIONS:
+        for record in load_ablation(stem):
+            config = variant_config(stem, record["variant"], record["seed"])
+            assert count_parameters(build(config.model, **config.model_args)) == record["params"], record["variant"]
 
 
-def test_a_knob_added_later_at_its_default_leaves_older_records_current():
-    current = ablation.variant_definition("base", 0)
-    older = {**current, "config": {k: v for k, v in current["config"].items() if k != "ema_decay"}}
-    records = [{"variant": "base", "seed": 0, "definition": older}]
-    assert ablation.current_records(records) == records
-    older["config"]["ema_decay"] = 0.5  # but a record that trained with another value is stale
-    assert ablation.current_records(records) == []
+def test_06_ablation_holds_the_notebooks_recipe_over_seeds_0_to_4_under_4000_parameters():
+    runs = [r for r in load_ablation("06_smallest") if r["variant"] == RECIPE_NAME_06]
+    assert {r["seed"] for r in runs} >= {0, 1, 2, 3, 4}
+    assert all(r["params"] == 3948 for r in runs)
+    assert (variant_config("06_smallest", RECIPE_NAME_06, 3).experiment()
+            == RunConfig.from_recipe("06_smallest", seed=3).experiment())
+
+
+def test_05_ablation_leaves_out_one_ingredient_of_the_notebooks_recipe_at_a_time():
+    base, changes = ABLATIONS["05_garam_masala"]
+    assert base == RECIPES["05_garam_masala"]
+    recipe = variant_config("05_garam_masala", "base", 0).experiment()
+    ingredients = {"clean_epochs", "ema_decay", "recalibrate_average", "weight_decay"}
+    for name in list(changes)[1:]:
+        variant = variant_config("05_garam_masala", name, 0).experiment()
+        differ = {key for key in recipe.keys() | variant.keys() if recipe.get(key) != variant.get(key)}
+        assert differ in ({"clean_epochs"}, {"weight_decay"}, {"ema_decay", "recalibrate_average"}), name
+        assert differ <= ingredients and all(key not in variant for key in differ)  # left out: back to default
 
 
 def test_a_record_counts_only_while_its_variant_is_defined_the_same(tmp_path):
-    def record(variant, definition):
-        return {"variant": variant, "seed": 0, "definition": definition}
-
-    current = record("base", ablation.variant_definition("base", 0))
-    changed = ablation.variant_definition("base", 0)
-    changed["config"]["lr"] = 0.5  # as if BASE_CONFIG had been edited after this run
-    records = [current, record("base", changed), record("a variant since removed", changed)]
-    assert ablation.current_records(records) == [current]
+    current = {"variant": "base", "seed": 0, "experiment": variant_config("06_smallest", "base", 0).experiment()}
+    edited = {**current, "experiment": {**current["experiment"], "lr": 0.5}}  # as if the base had been edited
+    removed = {**current, "variant": "a variant since removed"}
+    records = [current, edited, removed]
+    assert current_records("06_smallest", records) == [current]
     path = tmp_path / "ablation.json"
     write_json(records, path)
     lines = []
-    assert ablation.run_ablation([0], ["base"], path=path, log=lines.append) == records  # nothing left to run
+    assert ablation.run_ablation("06_smallest", [0], ["base"], path=path, log=lines.append) == records
     assert lines == [f"0 runs to do, 1 already in {path}, 2 stale ones ignored"]
-    assert ablation.load_ablation(path) == [current]
+    assert load_ablation("06_smallest", path) == [current]
 
 
-def test_unknown_variant_is_refused(tmp_path):
+def test_a_knob_added_later_at_its_default_leaves_older_records_current():
+    experiment = variant_config("06_smallest", "base", 0).experiment()
+    assert "ema_decay" not in experiment and "recalibrate_average" not in experiment  # at their defaults
+    record = {"variant": "base", "seed": 0, "experiment": experiment}
+    assert current_records("06_smallest", [record]) == [record]
+
+
+def test_bad_requests_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
-        ablation.run_ablation([0], ["bigger"], path=tmp_path / "a.json")
+        ablation.run_ablation("06_smallest", [0], ["bigger"], path=tmp_path / "a.json")
+    with pytest.raises(ValueError, match="--jobs 0: give at least 1"):
+        ablation.run_ablation("06_smallest", [0], ["base"], jobs=0, path=tmp_path / "a.json")
+    with pytest.raises(ValueError, match="no ablation for '01_baseline'"):
+        ablation.run_ablation("01_baseline", [0])
+    assert ablation.main(["06", "--jobs", "0"]) == 2
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_ablation_files_are_named_by_notebook_number():
+    assert ablation_path("06_smallest").name == "06_ablation.json"
+    assert read_json(ablation_path("06_smallest"))  # the committed file is where the name says
 
 
 WIDER = "three wider convs after the pool: 4-8 | 12-12-10"  # a variant whose name holds a '|'
 
 
-def test_table_compares_each_variant_with_the_base():
+def test_table_compares_each_variant_with_the_base_on_the_same_seeds():
     def record(variant, seed, last3):
-        return {"variant": variant, "seed": seed, "params": 3756, "min_last_3": last3, "best_test_acc": last3 + 0.1,
-                "target_reached": last3 >= 99.4}
+        return {"variant": variant, "seed": seed, "params": 3756, "test_acc": [98.0, last3 + 0.05, last3, last3],
+                "best_test_acc": last3 + 0.1, "target_reached": last3 >= 99.4, "threads": 1}
 
-    table = ablation.ablation_table([record("base", 0, 99.45), record("base", 1, 99.41),
-                                     record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3),
-                                     record(WIDER, 0, 99.3), record("batch 128", 7, 99.0)])
+    order = ["base", WIDER, "no augmentation", "batch 128"]
+    table = ablation_table([record("base", 0, 99.45), record("base", 1, 99.41),
+                            record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3),
+                            record(WIDER, 0, 99.3), record("batch 128", 7, 99.0)], order)
     lines = table.splitlines()
-    assert all(len(re.findall(r"(?<!\\)\|", line)) == 9 for line in lines)  # cell borders: unescaped '|' only
-    assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 % | 99.41 % | 99.53 % | 2/2 | +0.00 |"
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 10 for line in lines)  # cell borders: unescaped '|' only
+    assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 % | 99.41 % | 99.53 % | 2/2 | +0.00 | cpu ×1 |"
     assert lines[3].startswith("| three wider convs after the pool: 4-8 \\| 12-12-10 | 3,756 | 0 |")  # escaped
-    assert lines[3].endswith("| 0/1 | -0.15 |")  # against the base's seed 0 only, not its mean over 0 and 1
-    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in VARIANTS' order
-    assert lines[4].endswith("| 0/2 | -0.18 |")
-    assert lines[5].endswith("| 0/1 | – |")  # no seed in common with the base: no comparison
+    assert lines[3].endswith("| 0/1 | -0.15 | cpu ×1 |")  # against the base's seed 0 only, not its mean
+    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in the given order
+    assert lines[5].endswith("| 0/1 | – | cpu ×1 |")  # no seed in common with the base: no comparison

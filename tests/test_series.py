@@ -1,12 +1,18 @@
 """The runner: name resolution, refusals, smoke execution of every notebook, failure reporting, README tables."""
 import hashlib
+import json
 
+import nbformat
 import pytest
 
 from utils import series
-from utils.metrics import read_json
-from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL
+from utils.config import RunConfig
+from utils.data import SMOKE_TEST_SAMPLES, load_mnist
+from utils.engine import evaluate
+from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL, notebook_stems
 from utils.readme import refresh_readme
+from utils.recipes import RECIPES
+from utils.report import load_run_model
 
 
 def digest(path):
@@ -27,14 +33,45 @@ def test_every_notebook_has_the_agreed_parameters():
             series.notebook_parameters(stem)), stem
 
 
-def test_every_setup_cell_clones_the_address_set_in_utils_project():
-    import nbformat
+def cell_tagged(cells, tag):
+    (cell,) = [c for c in cells if tag in c.metadata.get("tags", [])]
+    return cell
 
+
+def test_every_notebook_trains_exactly_its_recipe():
+    """Run each notebook's parameters cell and the config cell after it: the config is the recipe's."""
+    assert sorted(RECIPES) == notebook_stems()
+    for stem in notebook_stems():
+        cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+        parameters = cell_tagged(cells, "parameters")
+        config_cell = next(c for c in cells if c.cell_type == "code" and "config = " in c.source)
+        namespace = {"RunConfig": RunConfig}
+        exec(parameters.source, namespace)
+        exec(config_cell.source, namespace)
+        assert namespace["NOTEBOOK"] == stem
+        expected = RunConfig.from_recipe(stem, seed=namespace["seed"], data_dir=namespace["data_dir"])
+        assert namespace["config"].experiment() == expected.experiment(), stem
+
+
+def test_the_github_workflow_runs_the_ci_script():
+    workflow = (NOTEBOOKS_DIR.parent / ".github" / "workflows" / "ci.yml").read_text()
+    assert "run: bash .ci/run" in workflow and "push:" in workflow
+
+
+def test_every_setup_cell_clones_the_address_set_in_utils_project():
     for stem in series.notebook_stems():
         cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
-        (setup,) = [c for c in cells if "setup" in c.metadata.get("tags", [])]
+        setup = cell_tagged(cells, "setup")
         assert f'REPO_URL = "{REPO_URL}"' in setup.source, stem
         assert f'os.chdir("{GITHUB_REPO.split("/")[1]}/notebooks")' in setup.source, stem
+
+
+def test_seeds_come_as_ranges_or_lists():
+    assert series.parse_seeds(["0-9"]) == list(range(10))
+    assert series.parse_seeds(["0", "3", "7-8"]) == [0, 3, 7, 8]
+    for bad in (["9-0"], ["a"], ["1", "0-2"], ["-3"]):
+        with pytest.raises(series.SeriesError, match="--seeds"):
+            series.parse_seeds(bad)
 
 
 def test_parse_value_and_refusals():
@@ -44,20 +81,34 @@ def test_parse_value_and_refusals():
         series.run(["05"], overrides={"epochz": 3})
     with pytest.raises(series.SeriesError, match="use --smoke"):
         series.run(["05"], overrides={"smoke": True})
+    with pytest.raises(series.SeriesError, match="every run gets its own folder under runs/"):
+        series.run(["05"], overrides={"output_dir": "/tmp/out"})
     with pytest.raises(series.SeriesError, match="not both"):
         series.run(["05"], seeds=[0, 1], overrides={"seed": 3})
 
 
-def test_smoke_run_executes_every_notebook_and_publishes_nothing(mnist_dir, capsys):
-    committed = {p: digest(p) for p in NOTEBOOKS_DIR.glob("*.ipynb")}
-    assert series.main(["run", "--smoke"]) == 0
-    out = capsys.readouterr().out
-    assert f"{len(committed)} of {len(committed)} runs succeeded" in out
-    for stem in series.notebook_stems():
-        record = read_json(series.RUNS_DIR / "smoke" / stem / "metrics.json")
-        assert record["smoke"] is True and record["epochs"] == 1 and record["notebook"] == stem
-        assert 0 <= record["test_acc"][0] <= 100
-    assert {p: digest(p) for p in NOTEBOOKS_DIR.glob("*.ipynb")} == committed
+def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothing(mnist_dir):
+    committed = {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")}  # notebooks/ and results/
+    outcomes = series.run(smoke=True, log=lambda line: None)
+    assert [o.stem for o in outcomes] == notebook_stems() and not any(o.error for o in outcomes)
+    for outcome in outcomes:
+        record, folder = outcome.record, outcome.notebook.parent
+        assert folder.parent == series.RUNS_DIR / "smoke" / outcome.stem  # a folder of its own
+        assert json.loads((folder / "metrics.json").read_text()) == record
+        assert record["smoke"] is True and record["epochs"] == 1 and record["notebook"] == outcome.stem
+        assert record["cpu_capability"] and record["threads"] >= 1 and record["torch"]
+        # the saved model is the one that was evaluated: it scores the recorded accuracy to the last digit
+        assert hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest() == record["model_sha256"]
+        model, config = load_run_model(folder / "model.pt")
+        data = load_mnist(mnist_dir, train_samples=1, test_samples=SMOKE_TEST_SAMPLES)
+        assert evaluate(model, data.test_images, data.test_labels)["acc"] == record["test_acc"][-1], outcome.stem
+        assert config.experiment() == RunConfig(**record["config"]).experiment()
+    assert {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")} == committed
+
+
+def test_the_command_line_reports_how_many_runs_succeeded(mnist_dir, capsys):
+    assert series.main(["run", "01", "--smoke"]) == 0
+    assert "1 of 1 runs succeeded" in capsys.readouterr().out
 
 
 def test_a_bad_parameter_fails_naming_notebook_cell_and_message(mnist_dir, capsys):
@@ -65,7 +116,8 @@ def test_a_bad_parameter_fails_naming_notebook_cell_and_message(mnist_dir, capsy
     err = capsys.readouterr().err
     assert "[03_dropout] FAILED in cell" in err
     assert "ValueError: RunConfig.epochs=0 is not allowed: an integer from 1 to 100" in err
-    assert (series.RUNS_DIR / "smoke" / "03_dropout" / "03_dropout.ipynb").is_file()  # kept for a look
+    kept = err.split("partly executed notebook kept at ")[1].split()[0]
+    assert kept.endswith("03_dropout.ipynb") and nbformat.read(kept, as_version=4).cells  # kept for a look
 
 
 def test_readme_tables_come_from_the_results(tmp_path):
@@ -75,18 +127,28 @@ def test_readme_tables_come_from_the_results(tmp_path):
               "smoke": False, "device": "cpu", "test_acc": [99.0] * 12 + [99.41, 99.45, 99.5],
               "epoch_seconds": [10.0] * 15, "best_test_acc": 99.5, "first_epoch_at_target": 13,
               "target_reached": True}
-    (results / "05_garam_masala.json").write_text(__import__("json").dumps(record))
-    (results / "05_garam_masala.seeds.json").write_text(__import__("json").dumps([record, {**record, "seed": 2}]))
+    (results / "05_garam_masala.json").write_text(json.dumps(record))
+    (results / "05_garam_masala.seeds.json").write_text(json.dumps([record, {**record, "seed": 2}]))
+    missed = {**record, "seed": 0, "test_acc": [99.0] * 12 + [99.38, 99.45, 99.5], "target_reached": False,
+              "first_epoch_at_target": 14}
+    (results / "05_garam_masala.first-recipe.seeds.json").write_text(json.dumps([missed, record]))
     (results / "06_ablation.json").write_text("[]")  # not a notebook's result: must not be read as one
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- seeds:begin -->\n"
                       "<!-- seeds:end -->\n<!-- colab:begin -->\n<!-- colab:end -->\nbottom\n")
-    refresh_readme(readme, results)
+    refresh_readme(readme, results, tmp_path)
     text = readme.read_text()
     assert "old" not in text and text.startswith("top\n") and text.endswith("bottom\n")
-    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu |" in text
-    assert "2 of 2 seeds reach the target" in text
+    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu (machine not recorded) |" in text
+    assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu (machine not recorded): 2 of 2 "
+            "seeds reach the target (≥ 99.4 % in each of the last 3 epochs); min of the last 3: mean 99.41 ± 0.00 % "
+            "(sd), lowest 99.41 %; first epoch ≥ 99.4 %: median 13.") in text
+    assert "**05_garam_masala (first recipe)**" in text and "1 of 2 seeds reach" in text
+    assert "lowest 99.38 %; first epoch ≥ 99.4 %: median 13.5." in text
+    assert text.index("**05_garam_masala**") < text.index("**05_garam_masala (first recipe)**")
     assert "colab.research.google.com/github/" in text
+    assert f"[![CI](https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml/badge.svg)]" in text
+    assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
-        refresh_readme(readme, results)
+        refresh_readme(readme, results, tmp_path)

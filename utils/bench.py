@@ -8,7 +8,10 @@ Seconds per epoch = seconds per step x steps per epoch (60,000 images); evaluati
 The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 means (b) is faster.
 
   python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
-                        [--profile]
+                        [--profile] [--recipes]
+
+--recipes times what 05's every-seed ingredients cost: one whole epoch of fit() (training, the average's BatchNorm
+recomputation, evaluation) with 05's first recipe and with its recipe, alternating, `--repeats` times each.
 
 On a GPU machine, `taskset -c 0,1 python -m utils.bench` gives the CPU side of a Colab-class one (2 vCPUs).
 """
@@ -23,11 +26,11 @@ import torch.nn.functional as F
 
 from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
-from utils.engine import evaluate, make_optimizer, train_epoch
+from utils.engine import build_model, evaluate, fit, make_optimizer, train_epoch
 from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
-from utils.recipes import RECIPES
+from utils.recipes import FIRST_RECIPE_05, RECIPES
 
 HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
 TRAIN_IMAGES = 60000
@@ -207,6 +210,23 @@ def profile(data_dir, device, model_name, augment, steps, batch_size):
     print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
+def recipe_cost(data, repeats):
+    """{recipe name: median seconds of fit()'s first epoch on `data`} for 05's first recipe and its recipe,
+    alternating."""
+    recipes = {"05's first recipe": FIRST_RECIPE_05, "05's recipe": RECIPES["05_garam_masala"]}
+    seconds = {name: [] for name in recipes}
+    for _ in range(repeats):
+        for name, recipe in recipes.items():
+            config = RunConfig(**recipe, device=str(data.device))
+            history = fit(build_model(config), data, config, stop_after_epoch=1, progress="none")
+            seconds[name].append(history.epoch_seconds[0])
+            print(f"{name:<20} epoch {history.epoch_seconds[0]:6.2f} s", flush=True)
+    medians = {name: statistics.median(times) for name, times in seconds.items()}
+    first, spiced = medians.values()
+    print(f"median epoch: first recipe {first:.2f} s, recipe {spiced:.2f} s: cost {100 * (spiced / first - 1):+.1f} %")
+    return medians
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps per measurement")
@@ -219,6 +239,8 @@ def main(argv=None):
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation on both paths")
     parser.add_argument("--tune", action="store_true", help="also time speed-up variants of (b)")
     parser.add_argument("--profile", action="store_true", help="also profile the steps of (b) by operator")
+    parser.add_argument("--recipes", action="store_true",
+                        help="only time one fit() epoch of 05's first recipe against its recipe")
     args = parser.parse_args(argv)
     augment = {} if args.no_augment else HEADLINE["augment"]
     try:
@@ -228,6 +250,9 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
           f"augment {augment or 'none'}")
+    if args.recipes:
+        recipe_cost(load_mnist(args.data_dir, device, augment=FIRST_RECIPE_05["augment"]), args.repeats)
+        return
     if args.tune:
         tune(args.data_dir, device, args.model, augment, args.steps, args.batch_size)
     if args.profile:

@@ -28,8 +28,13 @@ def load_checkpoint(path, device="cpu", required=()):
     except IsADirectoryError:
         raise CheckpointError(f"{path} is a directory, not a checkpoint file") from None
     except pickle.UnpicklingError as error:  # weights_only refuses anything but tensors and plain data
-        raise CheckpointError(f"{path} is not a plain checkpoint (refused to load it, since it could run code): "
-                              f"{str(error).splitlines()[0]}") from None
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")),
+                      lines[0] if lines else "")  # torch's own words for what it met; they vary by version
+        if "GLOBAL" in detail.upper():
+            raise CheckpointError(f"{path} is not a plain checkpoint (refused to load it: it refers to code, which "
+                                  f"loading would run): {detail}") from None
+        raise CheckpointError(f"{path} is damaged or not a torch checkpoint: {detail}") from None
     except (EOFError, RuntimeError, OSError, zipfile.BadZipFile, ValueError) as error:
         size = path.stat().st_size if path.exists() else "?"
         raise CheckpointError(f"{path} is damaged or not a torch checkpoint ({size} bytes): "

