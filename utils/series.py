@@ -158,7 +158,7 @@ def run_folder(mode, stem, seed=None):
 
 
 def publish_single(outcome):
-    """Make a successful full run the committed one: notebook, metrics, figures."""
+    """Make a successful full run the committed one: model, notebook, metrics, figures."""
     out_dir = outcome.notebook.parent
     atomic_copy(out_dir / MODEL_FILE, RESULTS_DIR / f"{outcome.stem}.pt")  # the record holds its SHA-256
     atomic_copy(outcome.notebook, NOTEBOOKS_DIR / f"{outcome.stem}.ipynb")
