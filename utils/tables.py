@@ -26,6 +26,7 @@ def escape(text):
 
 
 def results_table(records):
+    """One row per published single run."""
     rows = ["| notebook | model | params | epochs | seed | best test acc | min of last 3 | first epoch ≥ 99.4 % "
             "| target | s/epoch | machine |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in records:
@@ -46,9 +47,10 @@ def spread_text(records):
             f"lowest {s['lowest']:.2f} %; first epoch ≥ {TARGET_ACCURACY} %: median {first}.")
 
 
-def seeds_table(stem, records):
+def seeds_table(title, records):
+    """A recipe's runs over seeds: a summary sentence (spread_text), then one row per seed."""
     machines = sorted({machine_short(r) for r in records})
-    rows = [f"**{stem}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
+    rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
             f"epochs, {', '.join(machines)}: {spread_text(records)}", "",
             "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |",
             "|---:|---:|---:|---:|---:|---|"]
@@ -85,4 +87,5 @@ def ablation_table(records, order):
 
 
 def _thread_note(record):
+    """Older ablation records name only their thread count."""
     return machine_short(record) if "cpu_capability" in record else f"cpu ×{record['threads']}"
