@@ -44,6 +44,8 @@ def test_unknown_augment_key_is_refused():
 
 def test_smoke_trains_one_epoch_but_still_checks_epochs():
     assert RunConfig(model="dropout", epochs=15, smoke=True).epochs == 1
+    smoke = RunConfig.from_recipe("05_garam_masala", smoke=True)  # clean last 3 epochs, of 1
+    assert RunConfig(**smoke.to_dict()).to_dict() == smoke.to_dict()  # a saved smoke config loads again
     with pytest.raises(ValueError, match="RunConfig.epochs=0"):
         RunConfig(model="dropout", epochs=0, smoke=True)
 

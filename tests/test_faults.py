@@ -268,6 +268,7 @@ def test_checkpoint_damage_is_named_with_the_file(trained, small_mnist, tmp_path
     assert expected in str(refused.value)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's remark on the crafted file
 def test_checkpoint_a_crafted_pickle_is_refused_and_runs_nothing(trained, small_mnist, tmp_path):
     config, _ = trained
     marker = tmp_path / "the payload ran"

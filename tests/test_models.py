@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from utils.config import RunConfig
 from utils.inspect import count_parameters, summary_text
 from utils.models import MODELS, build
 from utils.metrics import PARAM_LIMIT
@@ -53,8 +54,17 @@ def test_the_diet_and_the_headline_fit_the_budget():
 
 
 def test_unknown_model_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known models: .*garam_masala.*seed"):
+    with pytest.raises(ValueError, match="known models: baseline, batchnorm, dropout, garam_masala"):
         build("resnet")
+
+
+def test_the_old_name_of_03s_model_still_builds_it():
+    torch.manual_seed(0)
+    old = build("seed")
+    torch.manual_seed(0)
+    new = build("dropout")
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    assert RunConfig(model="seed").model == "dropout"
 
 
 def test_separable_blocks_are_depthwise_then_pointwise_and_cost_what_the_formula_says():

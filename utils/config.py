@@ -70,6 +70,7 @@ class RunConfig:
         self.model = canonical_name(self.model)
         if self.smoke:
             self.epochs = SMOKE_EPOCHS
+            self.clean_epochs = min(self.clean_epochs, SMOKE_EPOCHS)  # the same training; the config stays valid
 
     @classmethod
     def from_recipe(cls, stem, **changes):
