@@ -58,10 +58,11 @@ def run_ablation(stem, seeds, names=None, jobs=1, path=None, data_dir=ROOT / "da
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs {jobs}: give at least 1 (runs in parallel)")
     records = read_json(path) if path.is_file() else []
-    done = {(r["variant"], r["seed"]) for r in current_records(stem, records)}
+    current = current_records(stem, records)
+    done = {(r["variant"], r["seed"]) for r in current}
     # variant by variant, so that a run stopped early leaves whole rows (every seed) for the variants it did
     todo = [(stem, name, seed, str(data_dir)) for name in names for seed in seeds if (name, seed) not in done]
-    stale = len(records) - len(current_records(stem, records))
+    stale = len(records) - len(current)
     log(f"{len(todo)} runs to do, {len(done)} already in {path}" + (f", {stale} stale ones ignored" if stale else ""))
     if not todo:
         return records

@@ -146,9 +146,8 @@ class RunConfig:
         Two runs with equal experiments produce the same numbers (on the same machine and thread count). A field
         added later at its default changes no number, so it leaves older checkpoints and records matching."""
         defaults = experiment_defaults()
-        chosen = {k: v for k, v in _as_json(self.to_dict()).items()
-                  if k not in WHERE_FIELDS and (k == "model" or v != defaults[k])}
-        return chosen
+        return {k: v for k, v in _as_json(self.to_dict()).items()
+                if k not in WHERE_FIELDS and (k == "model" or v != defaults[k])}
 
     def differences(self, experiment):
         """'field: ours here, theirs there' for each field where `experiment` (an experiment() dict) differs."""

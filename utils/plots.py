@@ -5,7 +5,7 @@ Each function returns a matplotlib Figure: a notebook shows it, utils.report.sav
 import matplotlib.pyplot as plt
 
 from utils.data import MNIST_MEAN, MNIST_STD
-from utils.metrics import TARGET_ACCURACY
+from utils.metrics import TARGET_ACCURACY, min_last, spread
 
 
 def plot_curves(history, title=""):
@@ -60,8 +60,6 @@ def plot_seeds(recipes):
     """One strip of points per recipe: each seed's min of the last 3 epochs, with the 99.40 % line.
 
     recipes: {label: list of run records}, drawn top to bottom in the given order."""
-    from utils.metrics import min_last, spread
-
     figure, axis = plt.subplots(figsize=(9, 0.8 + 0.7 * len(recipes)))
     for row, (label, records) in enumerate(reversed(list(recipes.items()))):
         values = [min_last(r["test_acc"]) for r in records]

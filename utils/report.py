@@ -2,12 +2,11 @@
 
 A record's fields (results/*.json) are read by other tools: keep the names.
 """
-import hashlib
 from pathlib import Path
 
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import RunConfig
-from utils.files import write_json
+from utils.files import sha256, write_json
 from utils.metrics import (EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAST_EPOCHS, first_epoch_at_target,
                            target_reached)
 from utils.models import build
@@ -61,7 +60,7 @@ def save_run(output_dir, record, figures, model):
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint({"model": model.state_dict(), "config": record["config"], "notebook": record["notebook"],
                      "test_acc": record["test_acc"][-1]}, folder / MODEL_FILE)
-    record["model_sha256"] = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
+    record["model_sha256"] = sha256(folder / MODEL_FILE)
     for name, figure in figures.items():
         figure.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
     write_json(record, folder / METRICS_FILE)  # last: its presence says the run finished

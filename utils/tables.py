@@ -8,10 +8,13 @@ from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
 
 
 def machine_short(record):
-    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name; older records did not record it."""
+    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name; older records say less (older
+    ablation records only their thread count)."""
     if record.get("gpu"):
         return record["gpu"]
     if "cpu_capability" not in record:
+        if "threads" in record:
+            return f"cpu ×{record['threads']}"
         return f"{record.get('device', 'cpu')} (machine not recorded)"
     return f"{record['device']} {record['cpu_capability']} ×{record['threads']}"
 
@@ -78,14 +81,10 @@ def ablation_table(records, order):
         worst = [min_last(r["test_acc"]) for r in runs]
         shared = [(r["seed"], w) for r, w in zip(runs, worst) if r["seed"] in base]
         delta = f"{statistics.mean(w - base[seed] for seed, w in shared):+.2f}" if shared else "–"
-        machines = ", ".join(sorted({_thread_note(r) for r in runs}))
+        machines = ", ".join(sorted({machine_short(r) for r in runs}))
         rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
                     f"| {statistics.mean(worst):.2f} % | {min(worst):.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
                     f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |")
     return "\n".join(rows)
 
-
-def _thread_note(record):
-    """Older ablation records name only their thread count."""
-    return machine_short(record) if "cpu_capability" in record else f"cpu ×{record['threads']}"
