@@ -9,6 +9,7 @@ from utils.files import read_json, write_json
 from utils.models import build, count_parameters
 from utils.config import RunConfig
 from utils.recipes import ABLATIONS, RECIPE_NAME_06, RECIPES
+from utils.scale import Resources, SchedulingError
 from utils.tables import ablation_table
 from utils.variants import ablation_path, current_records, load_ablation, variant_config
 
@@ -73,11 +74,11 @@ def test_a_knob_added_later_at_its_default_leaves_older_records_current():
 def test_bad_requests_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
         ablation.run_ablation("06_smallest", [0], ["bigger"], path=tmp_path / "a.json")
-    with pytest.raises(ValueError, match="--jobs 0: give at least 1"):
-        ablation.run_ablation("06_smallest", [0], ["base"], jobs=0, path=tmp_path / "a.json")
+    with pytest.raises(SchedulingError, match="--cpus-per-run 0: give a whole number"):
+        ablation.run_ablation("06_smallest", [0], ["base"], Resources(cpus_per_run=0), path=tmp_path / "a.json")
     with pytest.raises(ValueError, match="no ablation for '01_baseline'"):
         ablation.run_ablation("01_baseline", [0])
-    assert ablation.main(["06", "--jobs", "0"]) == 2
+    assert ablation.main(["06", "--cpus-per-run", "0"]) == 2
     assert not (tmp_path / "a.json").exists()
 
 
@@ -105,3 +106,11 @@ def test_table_compares_each_variant_with_the_base_on_the_same_seeds():
     assert lines[3].endswith("| 0/1 | -0.15 | cpu ×1 |")  # against the base's seed 0 only, not its mean
     assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in the given order
     assert lines[5].endswith("| 0/1 | – | cpu ×1 |")  # no seed in common with the base: no comparison
+
+
+def test_the_table_can_show_each_variants_fit_time():
+    runs = [{"variant": "base", "seed": seed, "params": 7536, "test_acc": [99.4, 99.45, 99.5], "best_test_acc": 99.5,
+             "target_reached": True, "threads": 2, "seconds": seconds} for seed, seconds in ((0, 70.0), (1, 72.0))]
+    lines = ablation_table(runs, ["base"], seconds=True).splitlines()
+    assert lines[0].endswith("| machine | fit() s |") and lines[2].endswith("| cpu ×2 | 71.0 |")
+    assert "fit() s" not in ablation_table(runs, ["base"])

@@ -8,7 +8,7 @@ import nbformat
 from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
 COMMANDS = {"utils.series", "utils.ablation", "utils.bench"}
-TORCH_FREE = ["utils.series", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes", "utils.files",
+TORCH_FREE = ["utils.series", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes", "utils.files",
               "utils.project"]
 
 

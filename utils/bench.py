@@ -8,10 +8,14 @@ Seconds per epoch = seconds per step x steps per epoch (60,000 images); evaluati
 The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 means (b) is faster.
 
   python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
-                        [--profile] [--recipes]
+                        [--profile] [--recipes] [--throughput [--runs 4] [--epochs 3] [--cpus-per-run N] ...]
 
 --recipes times what 05's every-seed ingredients cost: one whole epoch of fit() (training, the average's BatchNorm
 recomputation, evaluation) with 05's first recipe and with its recipe, alternating, `--repeats` times each.
+
+--throughput measures runs per hour, side by side in one command: `--runs` runs of 05's recipe (`--epochs` epochs,
+the last one unaugmented) one after another in this process with every core, then the same runs on Ray as
+`--cpus-per-run`, `--gpus-per-run` and `--address` say (the scale-out path of utils.series and utils.ablation).
 
 On a GPU machine, `taskset -c 0,1 python -m utils.bench` gives the CPU side of a Colab-class one (2 vCPUs).
 """
@@ -31,6 +35,7 @@ from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
 from utils.recipes import FIRST_RECIPE_05, RECIPES
+from utils.scale import SchedulingError, add_arguments, resources_from
 
 HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
 TRAIN_IMAGES = 60000
@@ -227,6 +232,38 @@ def recipe_cost(data, repeats):
     return medians
 
 
+def throughput(data_dir, device, runs, epochs, resources):
+    """Runs per hour of `runs` short runs of 05's recipe: one after another here, then on Ray; returns both."""
+    from utils.ablation import VariantRun, train_variant
+    from utils.scale import Pool, set_threads
+
+    jobs = [VariantRun("throughput", RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1,
+                                                           seed=seed, device=str(device), data_dir=str(data_dir)
+                                                           ).to_dict()) for seed in range(runs)]
+    threads = torch.get_num_threads()
+    started = time.perf_counter()
+    for job in jobs:
+        train_variant(job)
+    sequential = time.perf_counter() - started
+    print(f"one after another, {threads} threads: {runs} runs in {sequential:.1f} s", flush=True)
+    started = time.perf_counter()
+    with Pool(resources, runs) as pool:
+        ready = time.perf_counter()
+        finished = pool.run(train_variant, [VariantRun(job.variant, {**job.config, "device": pool.run_device})
+                                            for job in jobs])
+    done = time.perf_counter()  # after Ray's shutdown too: a command pays for it
+    set_threads(threads)
+    failed = [f.error for f in finished if f.error]
+    if failed:
+        raise RuntimeError(f"{len(failed)} runs failed on Ray: {failed[0]}")
+    print(f"on Ray, {pool.cpus} CPU(s) and {pool.gpus:g} GPU per run: {runs} runs in {done - ready:.1f} s "
+          f"with its shutdown (+ {ready - started:.1f} s to start Ray)", flush=True)
+    rates = {"sequential": 3600 * runs / sequential, "ray": 3600 * runs / (done - started)}
+    print(f"runs per hour: one after another {rates['sequential']:.0f}, on Ray {rates['ray']:.0f} (Ray's start "
+          f"included): x{rates['ray'] / rates['sequential']:.2f}")
+    return rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps per measurement")
@@ -241,6 +278,11 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="also profile the steps of (b) by operator")
     parser.add_argument("--recipes", action="store_true",
                         help="only time one fit() epoch of 05's first recipe against its recipe")
+    parser.add_argument("--throughput", action="store_true",
+                        help="only measure runs per hour: one after another here against the same runs on Ray")
+    parser.add_argument("--runs", type=int, default=4, help="--throughput: how many runs")
+    parser.add_argument("--epochs", type=int, default=3, help="--throughput: epochs per run")
+    add_arguments(parser)
     args = parser.parse_args(argv)
     augment = {} if args.no_augment else HEADLINE["augment"]
     try:
@@ -250,6 +292,12 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
           f"augment {augment or 'none'}")
+    if args.throughput:
+        try:
+            throughput(args.data_dir, device, args.runs, args.epochs, resources_from(args))
+        except SchedulingError as error:
+            parser.exit(2, f"error: {error}\n")
+        return
     if args.recipes:
         recipe_cost(load_mnist(args.data_dir, device, augment=FIRST_RECIPE_05["augment"]), args.repeats)
         return
