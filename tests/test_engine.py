@@ -159,3 +159,12 @@ def test_target_needs_three_epochs_in_a_row_few_params_and_at_most_fifteen_epoch
     assert not target_reached([99.5, 99.5], 5000)
     assert first_epoch_at_target(good) == 13 and first_epoch_at_target([99.0]) is None
     assert History(test_acc=good).first_epoch_at_target == 13
+
+
+def test_a_run_records_its_times(small_mnist):
+    model, config = configured(epochs=2)
+    history = fit(model, small_mnist, config, progress="none")
+    assert len(history.eval_seconds) == len(history.epoch_seconds) == 2
+    assert all(0 < tested < epoch for tested, epoch in zip(history.eval_seconds, history.epoch_seconds))
+    assert history.fit_seconds >= sum(history.epoch_seconds)  # fit() also builds its optimizer, average, ...
+    assert history.load_seconds == small_mnist.load_seconds > 0  # loading happened before fit(), apart

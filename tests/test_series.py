@@ -13,6 +13,7 @@ from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL, notebook_stems
 from utils.readme import refresh_readme
 from utils.recipes import RECIPES
 from utils.report import load_run_model
+from utils.tables import epoch_times, seeds_table
 
 
 def digest(path):
@@ -152,3 +153,23 @@ def test_readme_tables_come_from_the_results(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         refresh_readme(readme, results, tmp_path)
+
+
+def test_seeds_tables_give_the_time_once_runs_are_timed():
+    def record(seed, fit_seconds, reached=True):
+        return {"seed": seed, "model": "garam_masala", "params": 7536, "epochs": 8, "device": "cpu", "threads": 2,
+                "cpu_capability": "AVX2", "test_acc": [99.0] * 5 + [99.41, 99.45, 99.5], "best_test_acc": 99.5,
+                "first_epoch_at_target": 6, "target_reached": reached, "fit_seconds": fit_seconds,
+                "load_seconds": 0.4, "epoch_seconds": [9.0] * 8, "eval_seconds": [1.0] * 8}
+
+    held = seeds_table("07", [record(0, 70.0), record(1, 80.0), record(2, 75.0)])
+    assert ("Time to a target-holding run (`fit()`'s wall time): median 75.0 s over 3 seeds (70.0–80.0 s; "
+            "loading MNIST apart, median 0.4 s).") in held
+    assert held.splitlines()[-1] == "| 2 | 99.50 % | 99.41 % | 99.50 % | 6 | yes | 75.0 |"
+    missed = seeds_table("07", [record(0, 70.0), record(1, 80.0, reached=False)])
+    assert "not yet a time to a target-holding run: 1 of 2 held the target." in missed
+    untimed = seeds_table("05", [{**record(0, None), "fit_seconds": None}])
+    assert "wall time" not in untimed and "fit() s" not in untimed  # older records: no time column
+    times = epoch_times(record(0, 73.5))
+    assert "| 1 | 8.00 | 1.00 | 9.00 |" in times and "| all | 64.00 | 8.00 | 72.00 |" in times
+    assert "`fit()` took 73.50 s: the epochs, and 1.50 s to set up" in times

@@ -5,6 +5,7 @@ one gather, with no per-sample PIL work. The plain torchvision ``DataLoader`` pa
 the same files with the same normalisation and stays for comparison.
 """
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -33,6 +34,7 @@ class MnistData:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     augment: dict = field(default_factory=dict)
+    load_seconds: float = None  # what load_mnist took: verify, parse, normalise, move to the device
 
     def __post_init__(self):
         self.augment = check_augment(self.augment)
@@ -63,12 +65,17 @@ class MnistData:
 
 def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
     """Verified MNIST on `device`; `train_samples`/`test_samples` keep only the first N of each split."""
+    started = time.perf_counter()
     raw = load_raw(data_dir, fetch=fetch)
     (train_x, train_y), (test_x, test_y) = raw["train"], raw["test"]
     train_x, train_y = train_x[:train_samples], train_y[:train_samples]
     test_x, test_y = test_x[:test_samples], test_y[:test_samples]
-    return MnistData(normalise(train_x).to(device), train_y.long().to(device),
+    data = MnistData(normalise(train_x).to(device), train_y.long().to(device),
                      normalise(test_x).to(device), test_y.long().to(device), augment=augment or {})
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
+    data.load_seconds = time.perf_counter() - started
+    return data
 
 
 def mnist(config):

@@ -49,18 +49,22 @@ def build_model(config):
 
 @dataclass
 class History:
-    """Per-epoch metrics; accuracies in percent."""
+    """Per-epoch metrics (accuracies in percent) and the run's times."""
 
     train_loss: list = field(default_factory=list)
     train_acc: list = field(default_factory=list)
     test_loss: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)
-    epoch_seconds: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)  # training and test
+    eval_seconds: list = field(default_factory=list)  # of which the test (and the average's BatchNorm recomputation)
+    fit_seconds: float = None  # wall time of the fit() call that returned this History (of its part, if resumed)
+    load_seconds: float = None  # what loading its MnistData into memory took, outside fit()
 
-    def append(self, train, test, lr, seconds):
+    def append(self, train, test, lr, seconds, eval_seconds):
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
-                            ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", seconds)):
+                            ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", seconds),
+                            ("eval_seconds", eval_seconds)):
             getattr(self, name).append(value)
 
     def as_lists(self):
@@ -212,6 +216,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
     On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs).
     """
+    fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)
     optimizer = make_optimizer(model, config)
     steps = data.steps_per_epoch(config.batch_size)
@@ -235,11 +240,13 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             if scheduler is not None and not per_batch:
                 scheduler.step()
             evaluated = model if average is None else average.module
+            tested = time.perf_counter()
             if config.recalibrate_average:
                 recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
             test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
             is_best = test["acc"] > (history.best_test_acc or -1.0)
-            history.append(train, test, lr, time.perf_counter() - started)
+            ended = time.perf_counter()
+            history.append(train, test, lr, ended - started, ended - tested)
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             if config.checkpoint_dir:
                 save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best)
@@ -248,6 +255,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             forward.release()
     if average is not None:
         model.load_state_dict(average.module.state_dict())
+    if config.resolved_device.type == "cuda":
+        torch.cuda.synchronize()
+    history.fit_seconds, history.load_seconds = time.perf_counter() - fit_started, data.load_seconds
     return history
 
 

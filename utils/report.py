@@ -47,7 +47,9 @@ def result_text(record):
         f"first epoch at >= {TARGET_ACCURACY} %: {first if first else 'never'}",
         f"target (>= {TARGET_ACCURACY} % in each of the last {TARGET_LAST_EPOCHS} of <= {EPOCH_LIMIT} epochs, "
         f"< {PARAM_LIMIT:,} parameters): {verdict}",
-        f"mean epoch time: {sum(record['epoch_seconds']) / len(record['epoch_seconds']):.1f} s",
+        f"mean epoch time: {sum(record['epoch_seconds']) / len(record['epoch_seconds']):.1f} s"
+        + (f"; fit() {record['fit_seconds']:.1f} s in all, MNIST loaded in {record['load_seconds']:.1f} s before it"
+           if record.get("fit_seconds") is not None else ""),
     ])
 
 

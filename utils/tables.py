@@ -50,22 +50,55 @@ def spread_text(records):
             f"lowest {s['lowest']:.2f} %; first epoch ≥ {TARGET_ACCURACY} %: median {first}.")
 
 
+def time_text(records):
+    """One sentence on fit()'s wall time over the runs (records made before runs were timed give ''): the figure
+    of the speedrun is its median, when every run holds the target."""
+    times = [r["fit_seconds"] for r in records if r.get("fit_seconds") is not None]
+    if len(times) < len(records) or not records:
+        return ""
+    held = sum(r["target_reached"] for r in records)
+    load = statistics.median(r["load_seconds"] for r in records)
+    timing = (f"median {statistics.median(times):.1f} s over {len(times)} seeds ({min(times):.1f}–{max(times):.1f} s;"
+              f" loading MNIST apart, median {load:.1f} s)")
+    if held == len(records):
+        return f"Time to a target-holding run (`fit()`'s wall time): {timing}."
+    return (f"`fit()`'s wall time: {timing}; not yet a time to a target-holding run: {held} of {len(records)} "
+            "held the target.")
+
+
+def epoch_times(record):
+    """Where one run's time went: per epoch, training and test (with the average's BatchNorm recomputation)."""
+    rows = ["| epoch | train s | test s | epoch s |", "|---:|---:|---:|---:|"]
+    for epoch, (total, tested) in enumerate(zip(record["epoch_seconds"], record["eval_seconds"]), 1):
+        rows.append(f"| {epoch} | {total - tested:.2f} | {tested:.2f} | {total:.2f} |")
+    epochs = sum(record["epoch_seconds"])
+    rows.append(f"| all | {epochs - sum(record['eval_seconds']):.2f} | {sum(record['eval_seconds']):.2f} "
+                f"| {epochs:.2f} |")
+    return "\n".join(rows + ["", f"`fit()` took {record['fit_seconds']:.2f} s: the epochs, and "
+                                 f"{record['fit_seconds'] - epochs:.2f} s to set up (optimizer, schedule, weight "
+                                 f"average) and finish. Loading MNIST before it took {record['load_seconds']:.2f} s."])
+
+
 def seeds_table(title, records):
-    """A recipe's runs over seeds: a summary sentence (spread_text), then one row per seed."""
+    """A recipe's runs over seeds: a summary sentence (spread_text, and time_text once runs are timed), then one
+    row per seed."""
     machines = sorted({machine_short(r) for r in records})
+    summary = " ".join(filter(None, [spread_text(records), time_text(records)]))
+    timed = bool(time_text(records))
     rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
-            f"epochs, {', '.join(machines)}: {spread_text(records)}", "",
-            "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |",
-            "|---:|---:|---:|---:|---:|---|"]
+            f"epochs, {', '.join(machines)}: {summary}", "",
+            "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |"
+            + (" fit() s |" if timed else ""), "|---:|---:|---:|---:|---:|---|" + ("---:|" if timed else "")]
     for r in sorted(records, key=lambda r: r["seed"]):
         rows.append(f"| {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
                     f"| {r['test_acc'][-1]:.2f} % | {r['first_epoch_at_target'] or '–'} "
-                    f"| {_yes_no(r['target_reached'])} |")
+                    f"| {_yes_no(r['target_reached'])} |" + (f" {r['fit_seconds']:.1f} |" if timed else ""))
     return "\n".join(rows)
 
 
-def ablation_table(records, order):
-    """Per variant (in `order`), parameters and mean/min over seeds of the last-3-epoch minimum.
+def ablation_table(records, order, seconds=False):
+    """Per variant (in `order`), parameters and mean/min over seeds of the last-3-epoch minimum; with `seconds`,
+    also the mean wall time of its fit() (comparable only between runs made one at a time).
 
     Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
     against the base's other seeds.
@@ -75,7 +108,8 @@ def ablation_table(records, order):
         by_variant.setdefault(record["variant"], []).append(record)
     base = {r["seed"]: min_last(r["test_acc"]) for r in by_variant.get("base", [])}
     rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target "
-            "| Δ vs base, same seeds | machine |", "|---|---:|---|---:|---:|---:|---:|---:|---|"]
+            "| Δ vs base, same seeds | machine |" + (" fit() s |" if seconds else ""),
+            "|---|---:|---|---:|---:|---:|---:|---:|---|" + ("---:|" if seconds else "")]
     for name in [n for n in order if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
         worst = [min_last(r["test_acc"]) for r in runs]
@@ -85,6 +119,7 @@ def ablation_table(records, order):
         rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
                     f"| {statistics.mean(worst):.2f} % | {min(worst):.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
-                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |")
+                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |"
+                    + (f" {statistics.mean(r['seconds'] for r in runs):.1f} |" if seconds else ""))
     return "\n".join(rows)
 
