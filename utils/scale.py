@@ -6,7 +6,7 @@ keeps: the thread count changes the last digits) and `gpus_per_run` GPUs (a frac
 Workers get this project's code from Ray (runtime_env working_dir) and return what a run produced; the caller's
 `on_finished` writes it, in this process, as each run ends. A run whose worker process or node dies is started
 again (at most RETRIES times); a run that raises is reported with its error and the others go on; Ctrl-C cancels
-the runs still out and returns what had finished. A single run on no cluster runs here, without Ray.
+the runs still out, and what the finished ones wrote stays. A single run on no cluster runs here, without Ray.
 """
 import os
 import socket
@@ -18,7 +18,7 @@ from utils.project import ROOT
 
 RETRIES = 2  # a run whose worker dies is started again at most this often; a run that raises is not retried
 CPUS_PER_RUN = 1  # one thread per run: on two cores, two such runs finish 1.18x as many runs per hour as one
-# 2-thread run at a time (README, Running many runs), and a 1-thread run gives the same numbers on any machine
+# 2-thread run at a time (README, Runs per hour), and 1-thread runs repeat on machines with any number of cores
 GPU_SHARE = 0.33  # three small runs share a GPU: three 06 runs at once on an H200 took ~95 s each, 63 s alone
 SHIPPED_EXCLUDES = [".git", "data", "runs", "readme_images", "**/__pycache__", ".pytest_cache",
                     "**/.ipynb_checkpoints"]  # what workers do not need of the checkout; they get MNIST themselves
