@@ -237,20 +237,21 @@ def throughput(data_dir, device, runs, epochs, resources):
     from utils.ablation import VariantRun, train_variant
     from utils.scale import Pool, set_threads
 
-    jobs = [VariantRun("throughput", RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1,
-                                                           seed=seed, device=str(device), data_dir=str(data_dir)
-                                                           ).to_dict()) for seed in range(runs)]
+    def jobs(on):
+        return [VariantRun("throughput", RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1,
+                                                               seed=seed, device=on, data_dir=str(data_dir)
+                                                               ).to_dict()) for seed in range(runs)]
+
     threads = torch.get_num_threads()
     started = time.perf_counter()
-    for job in jobs:
+    for job in jobs(str(device)):
         train_variant(job)
     sequential = time.perf_counter() - started
     print(f"one after another, {threads} threads: {runs} runs in {sequential:.1f} s", flush=True)
     started = time.perf_counter()
     with Pool(resources, runs) as pool:
         ready = time.perf_counter()
-        finished = pool.run(train_variant, [VariantRun(job.variant, {**job.config, "device": pool.run_device})
-                                            for job in jobs])
+        finished = pool.run(train_variant, jobs(pool.run_device))
     done = time.perf_counter()  # after Ray's shutdown too: a command pays for it
     set_threads(threads)
     failed = [f.error for f in finished if f.error]

@@ -83,8 +83,9 @@ def seeds_table(title, records):
     """A recipe's runs over seeds: a summary sentence (spread_text, and time_text once runs are timed), then one
     row per seed."""
     machines = sorted({machine_short(r) for r in records})
-    summary = " ".join(filter(None, [spread_text(records), time_text(records)]))
-    timed = bool(time_text(records))
+    timing = time_text(records)
+    summary = " ".join(filter(None, [spread_text(records), timing]))
+    timed = bool(timing)
     rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
             f"epochs, {', '.join(machines)}: {summary}", "",
             "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |"
