@@ -101,10 +101,11 @@ def test_table_compares_each_variant_with_the_base_on_the_same_seeds():
                             record(WIDER, 0, 99.3), record("batch 128", 7, 99.0)], order)
     lines = table.splitlines()
     assert all(len(re.findall(r"(?<!\\)\|", line)) == 10 for line in lines)  # cell borders: unescaped '|' only
-    assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 % | 99.41 % | 99.53 % | 2/2 | +0.00 | cpu ×1 |"
+    assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 ± 0.03 % | 99.41 % | 99.53 % | 2/2 | +0.00 | cpu ×1 |"
     assert lines[3].startswith("| three wider convs after the pool: 4-8 \\| 12-12-10 | 3,756 | 0 |")  # escaped
     assert lines[3].endswith("| 0/1 | -0.15 | cpu ×1 |")  # against the base's seed 0 only, not its mean
-    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 % | 99.20 % |")  # in the given order
+    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 ± 0.07 % | 99.20 % |")  # in the given order
+    assert lines[3].split(" | ")[3] == "99.30 %"  # one seed: no sd
     assert lines[5].endswith("| 0/1 | – | cpu ×1 |")  # no seed in common with the base: no comparison
 
 

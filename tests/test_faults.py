@@ -23,6 +23,7 @@ from utils import mnist
 from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.config import RunConfig
 from utils.engine import build_model, fit
+from utils.files import read_json
 from utils.mnist import RAW_FILES, MnistDataError, ensure_mnist, file_problems, load_raw, raw_dir
 from utils.project import NOTEBOOKS_DIR, ROOT, RUNS_DIR
 
@@ -391,3 +392,29 @@ def test_concurrent_runners_each_finish_in_a_folder_of_their_own(mnist_dir):
     assert all(Path(folder).parent == RUNS_DIR / "smoke" / "01_baseline" for folder in folders)
     assert not (NOTEBOOKS_DIR / "data").exists()  # '-p data_dir data' meant the repository's data/
     assert tracked_state() == before
+
+
+RECORD_WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from utils.files import update_json
+
+    def add(records):
+        time.sleep(0.01)  # between the read and the write, where another writer's records would be lost
+        return records + ["{name}-" + str(len(records))]
+
+    for _ in range(25):
+        update_json({path!r}, add, default=[])
+""")
+
+
+def test_concurrent_commands_adding_records_to_one_file_lose_none(tmp_path):
+    """Three commands adding to one results file at once, as two ablations or seed sweeps of one notebook would."""
+    path = tmp_path / "06_ablation.json"
+    writers = [subprocess.Popen([sys.executable, "-c", RECORD_WRITER.format(root=str(ROOT), path=str(path), name=name)],
+                                stderr=subprocess.PIPE, text=True) for name in "abc"]
+    errors = [writer.communicate(timeout=120)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0], errors
+    records = read_json(path)
+    assert len(records) == 75 and len(set(records)) == 75
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".06_ablation.json.lock", "06_ablation.json"]

@@ -76,3 +76,14 @@ def test_separable_blocks_are_depthwise_then_pointwise_and_cost_what_the_formula
     bn = 2 * (4 + 8 + 8 + 24 + 24 + 24)
     assert count_parameters(model) == 9 * 4 + 9 * 4 * 8 + 9 * 8 + 8 * 24 + 9 * 24 + 24 * 24 + 24 * 10 + bn
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_separable_n_makes_only_the_first_n_convs_after_the_pool_separable():
+    model = build("smallest", blocks=((4, 8), (10, 10, 10), (10,)), separable=2)
+    convs = [(c.in_channels, c.out_channels, c.kernel_size[0], c.groups) for c in model.modules()
+             if isinstance(c, nn.Conv2d)]
+    assert convs == [(1, 4, 3, 1), (4, 8, 3, 1), (8, 8, 3, 8), (8, 10, 1, 1), (10, 10, 3, 10), (10, 10, 1, 1),
+                     (10, 10, 3, 1), (10, 10, 3, 1), (10, 10, 1, 1)]
+    for bad in (0, -1, 1.5, "1"):
+        with pytest.raises(ValueError, match="separable must be True, False or a number of convs >= 1"):
+            build("smallest", separable=bad)

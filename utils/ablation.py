@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from utils.config import RunConfig
 from utils.data import mnist
 from utils.engine import build_model, fit
-from utils.files import read_json, write_json
+from utils.files import read_json, update_json
 from utils.metrics import min_last, target_reached
 from utils.mnist import ensure_mnist
 from utils.models import count_parameters
@@ -52,6 +52,11 @@ def train_variant(job):
             "experiment": config.experiment()}
 
 
+def same_run(record):
+    """What makes two ablation records records of one run: variant, seed and experiment."""
+    return record.get("variant"), record.get("seed"), record.get("experiment")
+
+
 def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print):
     """Run the missing (variant, seed) pairs of `stem`'s ablation, appending each record to `path` as it ends.
 
@@ -74,12 +79,16 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
         return records
 
     def keep(finished):
+        nonlocal records
         if finished.error:
             log(f"{finished.job.variant} seed {finished.job.config['seed']} FAILED: {finished.error}")
             return
         record = finished.result
-        records.append(record)
-        write_json(records, path)
+
+        def add(stored):  # the file as it is now: another command may have added to it, even this same run
+            return [r for r in stored if same_run(r) != same_run(record)] + [record]
+
+        records = update_json(path, add, default=[])
         log(f"{record['variant']} seed {record['seed']}: min of last 3 {record['min_last_3']:.2f} %, "
             f"{record['seconds']:.0f} s ({record['threads']} threads, {finished.node})")
 

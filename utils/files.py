@@ -2,7 +2,11 @@
 
 Each write goes to a temporary file with a unique name beside the target, then one rename replaces the target, so
 processes writing the same file at once cannot trip over each other's temporary files: the last rename wins.
+A file that several commands add records to is changed with update_json, which holds a lock for the whole
+read-change-write, so that no command's records are lost to another's write.
 """
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -49,3 +53,22 @@ def write_json(data, path):
 
 def read_json(path):
     return json.loads(Path(path).read_text())
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Hold an exclusive lock tied to `path` (a hidden `.<name>.lock` beside it); other holders wait."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def update_json(path, change, default):
+    """Replace the JSON in `path` by change(its data, or `default` when there is no file) under file_lock, and
+    return the new data: commands that add to one file at once each see the others' additions."""
+    with file_lock(path):
+        data = change(read_json(path) if Path(path).is_file() else default)
+        write_json(data, path)
+    return data

@@ -160,10 +160,14 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
     padding: of every 3x3 conv; squeeze: channels of a 1x1 conv after each max-pool (0: none);
     head: 'gap' (GAP, then 1x1 to 10 classes) or 'fc' (flatten the last map into a linear layer);
     activation: 'relu' or 'silu', after every BatchNorm;
-    separable: the 3x3 convs after the first max-pool are depthwise-separable (separable_block).
+    separable: True: the 3x3 convs after the first max-pool are depthwise-separable (separable_block); a number
+    n: only the first n of them.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"smallest: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if not isinstance(separable, bool) and not (isinstance(separable, int) and separable >= 1):
+        raise ValueError(f"smallest: separable must be True, False or a number of convs >= 1, got {separable!r}")
+    separable_left = sum(map(len, blocks)) if separable is True else int(separable)
     layers, channels, side = [], 1, 28
     for index, widths in enumerate(blocks):
         if index:
@@ -172,8 +176,9 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
             if squeeze:
                 layers.append(conv_block(channels, squeeze, kernel=1, dropout=dropout, activation=activation))
                 channels = squeeze
-        block = separable_block if separable and index else conv_block
         for width in widths:
+            block = separable_block if index and separable_left else conv_block
+            separable_left -= block is separable_block
             layers.append(block(channels, width, padding=padding, dropout=dropout, activation=activation))
             channels, side = width, side + 2 * padding - 2
     if head == "gap":

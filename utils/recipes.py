@@ -95,9 +95,18 @@ VARIANTS_06 = {
         **RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)},
     "notebook 06's recipe with the last 5 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 5},
     "notebook 06's recipe with the last 8 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 8},
+    # under 3,600 parameters: three ways to cut the layout of 06's recipe
+    "notebook 06's recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)": {
+        **RECIPE_CHANGES_06, **layout(((4, 8), (10, 10, 9, 8)))},
+    "notebook 06's recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)": {
+        **RECIPE_CHANGES_06, **layout(((4, 8), (8, 8, 8, 8, 8)))},
+    "notebook 06's recipe with the first conv after the pool depthwise-separable (3,396)": {
+        **RECIPE_CHANGES_06, "model_args": {"separable": 1}},
     # over the budget on purpose: how many parameters the recipe needs before every seed passes
     "notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)": {
         **RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))},
+    "notebook 06's recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)": {
+        **RECIPE_CHANGES_06, **layout(((4, 8), (11, 11, 11, 11)))},
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its

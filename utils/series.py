@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.files import atomic_copy, atomic_write, read_json, write_json
+from utils.files import atomic_copy, atomic_write, read_json, update_json, write_json
 from utils.project import (HEADLESS_ENV, IMAGES_DIR, METRICS_FILE, MODEL_FILE, NOTEBOOKS_DIR, RESULTS_DIR, ROOT,
                            RUNS_DIR, notebook_stems)
 from utils.readme import refresh_readme
@@ -257,13 +257,16 @@ def add_seed_record(stem, record, log):
     """Put one finished seed's record into results/<stem>.seeds.json. The file is one table: records of another
     recipe or another kind of device go (git keeps the old file), and so does an older run of the same seed."""
     path = seeds_path(stem)
-    stored = read_json(path) if path.is_file() else []
-    same = [r for r in stored if recipe_of(r) == recipe_of(record)]
-    if len(same) < len(stored):
-        log(f"[{stem}] {path.name}: {len(stored) - len(same)} records of another recipe or kind of device "
-            f"replaced by this sweep's (one table holds one recipe on one kind of device)")
-    kept = [r for r in same if r["seed"] != record["seed"]]
-    write_json(sorted(kept + [record], key=lambda r: r["seed"]), path)
+
+    def add(stored):
+        same = [r for r in stored if recipe_of(r) == recipe_of(record)]
+        if len(same) < len(stored):
+            log(f"[{stem}] {path.name}: {len(stored) - len(same)} records of another recipe or kind of device "
+                f"replaced by this sweep's (one table holds one recipe on one kind of device)")
+        kept = [r for r in same if r["seed"] != record["seed"]]
+        return sorted(kept + [record], key=lambda r: r["seed"])
+
+    update_json(path, add, default=[])
 
 
 def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,

@@ -98,8 +98,8 @@ def seeds_table(title, records):
 
 
 def ablation_table(records, order, seconds=False):
-    """Per variant (in `order`), parameters and mean/min over seeds of the last-3-epoch minimum; with `seconds`,
-    also the mean wall time of its fit() (comparable only between runs made one at a time).
+    """Per variant (in `order`), parameters and the mean ± sd and lowest over seeds of the last-3-epoch minimum;
+    with `seconds`, also the mean wall time of its fit() (comparable only between runs made one at a time).
 
     Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
     against the base's other seeds.
@@ -108,17 +108,18 @@ def ablation_table(records, order, seconds=False):
     for record in records:
         by_variant.setdefault(record["variant"], []).append(record)
     base = {r["seed"]: min_last(r["test_acc"]) for r in by_variant.get("base", [])}
-    rows = ["| variant | params | seeds | mean of min(last 3) | worst seed | mean best | at target "
+    rows = ["| variant | params | seeds | min(last 3): mean ± sd | worst seed | mean best | at target "
             "| Δ vs base, same seeds | machine |" + (" fit() s |" if seconds else ""),
             "|---|---:|---|---:|---:|---:|---:|---:|---|" + ("---:|" if seconds else "")]
     for name in [n for n in order if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
         worst = [min_last(r["test_acc"]) for r in runs]
+        sd = f" ± {statistics.stdev(worst):.2f}" if len(worst) > 1 else ""
         shared = [(r["seed"], w) for r, w in zip(runs, worst) if r["seed"] in base]
         delta = f"{statistics.mean(w - base[seed] for seed, w in shared):+.2f}" if shared else "–"
         machines = ", ".join(sorted({machine_short(r) for r in runs}))
         rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
-                    f"| {statistics.mean(worst):.2f} % | {min(worst):.2f} % "
+                    f"| {statistics.mean(worst):.2f}{sd} % | {min(worst):.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
                     f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |"
                     + (f" {statistics.mean(r['seconds'] for r in runs):.1f} |" if seconds else ""))
