@@ -28,9 +28,10 @@ def target_reached(test_acc, params, param_limit=PARAM_LIMIT):
 
 def spread(records):
     """A recipe judged over seeds: {'runs', 'at_target', 'mean', 'sd', 'lowest', 'median_first_epoch'} of the
-    records' min of the last 3 epochs (sd is the sample standard deviation; 0 for one run)."""
+    records' min of the last 3 epochs (sd is the sample standard deviation; 0 for one run). Records without a
+    first epoch at target (an ablation's) give a median_first_epoch of None."""
     worst = [min_last(r["test_acc"]) for r in records]
-    firsts = [r["first_epoch_at_target"] for r in records if r["first_epoch_at_target"] is not None]
+    firsts = [r["first_epoch_at_target"] for r in records if r.get("first_epoch_at_target") is not None]
     return {"runs": len(records), "at_target": sum(bool(r["target_reached"]) for r in records),
             "mean": statistics.mean(worst), "sd": statistics.stdev(worst) if len(worst) > 1 else 0.0,
             "lowest": min(worst), "median_first_epoch": statistics.median(firsts) if firsts else None}

@@ -284,7 +284,8 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
     os.environ[HEADLESS_ENV] = "1"  # kernels inherit it: one printed line per epoch, no live bar
     mode = "smoke" if smoke else "full"
     data_dir = str(overrides.get("data_dir", ROOT / "data"))
-    wanted = [(stem, seed) for stem in stems for seed in seeds or [None]]
+    order = [(stem, seed) for stem in stems for seed in seeds or [None]]
+    wanted = list(order)  # less the seeds already stored, below
     outcomes = []
 
     def finish(finished):
@@ -321,7 +322,6 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
             parameters["output_dir"] = os.path.relpath(run_folder(mode, stem, seed), NOTEBOOKS_DIR)
             jobs.append(NotebookRun(stem, parameters, cell_timeout, data_dir))
         pool.run(execute_run, jobs, finish)
-    order = [(stem, seed) for stem in stems for seed in seeds or [None]]
     return sorted(outcomes, key=lambda outcome: order.index((outcome.stem, outcome.seed)))
 
 

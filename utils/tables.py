@@ -113,15 +113,15 @@ def ablation_table(records, order, seconds=False):
             "|---|---:|---|---:|---:|---:|---:|---:|---|" + ("---:|" if seconds else "")]
     for name in [n for n in order if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
-        worst = [min_last(r["test_acc"]) for r in runs]
-        sd = f" ± {statistics.stdev(worst):.2f}" if len(worst) > 1 else ""
-        shared = [(r["seed"], w) for r, w in zip(runs, worst) if r["seed"] in base]
+        s = spread(runs)
+        sd = f" ± {s['sd']:.2f}" if s["runs"] > 1 else ""
+        shared = [(r["seed"], min_last(r["test_acc"])) for r in runs if r["seed"] in base]
         delta = f"{statistics.mean(w - base[seed] for seed, w in shared):+.2f}" if shared else "–"
         machines = ", ".join(sorted({machine_short(r) for r in runs}))
         rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
-                    f"| {statistics.mean(worst):.2f}{sd} % | {min(worst):.2f} % "
+                    f"| {s['mean']:.2f}{sd} % | {s['lowest']:.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
-                    f"| {sum(r['target_reached'] for r in runs)}/{len(runs)} | {delta} | {machines} |"
+                    f"| {s['at_target']}/{s['runs']} | {delta} | {machines} |"
                     + (f" {statistics.mean(r['seconds'] for r in runs):.1f} |" if seconds else ""))
     return "\n".join(rows)
 
