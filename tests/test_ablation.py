@@ -5,70 +5,77 @@ import pytest
 import torch
 
 from utils import ablation
+from utils.config import RunConfig
 from utils.files import read_json, write_json
 from utils.models import build, count_parameters
-from utils.config import RunConfig
 from utils.recipes import ABLATIONS, RECIPE_NAME_06, RECIPES
 from utils.scale import Resources, SchedulingError
+from utils.store import ablation_path, records_in
 from utils.tables import ablation_table
-from utils.variants import ablation_path, current_records, load_ablation, variant_config
+from utils.variants import ablation as ablation_of
+from utils.variants import load_ablation
 
 
 @pytest.mark.parametrize("stem", list(ABLATIONS))
 def test_every_variant_is_a_valid_config_whose_model_gives_ten_logits(stem):
-    _, changes = ABLATIONS[stem]
-    for name in changes:
-        config = variant_config(stem, name, seed=0)
+    plan = ablation_of(stem)
+    for name in plan.variants:
+        config = plan.config(name, seed=0)
         model = build(config.model, **config.model_args).eval()
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10), name
 
 
+@pytest.mark.parametrize("stem", list(ABLATIONS))
+def test_variants_have_short_ids_and_every_stored_record_is_current_and_names_one(stem):
+    plan = ablation_of(stem)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,31}", name) for name in plan.variants)
+    assert len(set(plan.titles.values())) == len(plan.titles)
+    stored = records_in(ablation_path(stem))
+    assert stored and plan.current(stored) == stored  # migrated to ids and the full config: none lost
+
+
 def test_stored_records_were_trained_with_the_models_their_variants_build_now():
     for stem in ABLATIONS:
+        plan = ablation_of(stem)
         for record in load_ablation(stem):
-            config = variant_config(stem, record["variant"], record["seed"])
+            config = plan.config(record["variant"], record["seed"])
             assert count_parameters(build(config.model, **config.model_args)) == record["params"], record["variant"]
 
 
 def test_06_ablation_holds_the_notebooks_recipe_over_seeds_0_to_4_under_4000_parameters():
-    runs = [r for r in load_ablation("06_smallest") if r["variant"] == RECIPE_NAME_06]
+    runs = [r for r in load_ablation("06_smallest") if r["variant"] == "recipe-06"]
+    assert ablation_of("06_smallest").titles["recipe-06"] == RECIPE_NAME_06
     assert {r["seed"] for r in runs} >= {0, 1, 2, 3, 4}
     assert all(r["params"] == 3948 for r in runs)
-    assert (variant_config("06_smallest", RECIPE_NAME_06, 3).experiment()
+    assert (ablation_of("06_smallest").config("recipe-06", 3).experiment()
             == RunConfig.from_recipe("06_smallest", seed=3).experiment())
 
 
 def test_05_ablation_leaves_out_one_ingredient_of_the_notebooks_recipe_at_a_time():
-    base, changes = ABLATIONS["05_garam_masala"]
-    assert base == RECIPES["05_garam_masala"]
-    recipe = variant_config("05_garam_masala", "base", 0).experiment()
-    ingredients = {"clean_epochs", "ema_decay", "recalibrate_average", "weight_decay"}
-    for name in list(changes)[1:]:
-        variant = variant_config("05_garam_masala", name, 0).experiment()
-        differ = {key for key in recipe.keys() | variant.keys() if recipe.get(key) != variant.get(key)}
+    plan = ablation_of("05_garam_masala")
+    assert plan.base == RECIPES["05_garam_masala"]
+    recipe = plan.config("base", 0).experiment()
+    defaults = RunConfig(model="garam_masala").experiment()
+    for name in list(plan.variants)[1:]:
+        variant = plan.config(name, 0).experiment()
+        differ = {key for key in recipe if recipe[key] != variant[key]}
         assert differ in ({"clean_epochs"}, {"weight_decay"}, {"ema_decay", "recalibrate_average"}), name
-        assert differ <= ingredients and all(key not in variant for key in differ)  # left out: back to default
+        assert all(variant[key] == defaults[key] for key in differ)  # left out: back to the default
 
 
 def test_a_record_counts_only_while_its_variant_is_defined_the_same(tmp_path):
-    current = {"variant": "base", "seed": 0, "experiment": variant_config("06_smallest", "base", 0).experiment()}
-    edited = {**current, "experiment": {**current["experiment"], "lr": 0.5}}  # as if the base had been edited
-    removed = {**current, "variant": "a variant since removed"}
+    config = ablation_of("06_smallest").config("base", 0).to_dict()
+    current = {"variant": "base", "seed": 0, "config": config}
+    edited = {**current, "config": {**config, "lr": 0.5}}  # as if the base had been edited
+    removed = {**current, "variant": "a-variant-since-removed"}
     records = [current, edited, removed]
-    assert current_records("06_smallest", records) == [current]
+    assert ablation_of("06_smallest").current(records) == [current]
     path = tmp_path / "ablation.json"
     write_json(records, path)
     lines = []
     assert ablation.run_ablation("06_smallest", [0], ["base"], path=path, log=lines.append) == records
     assert lines == [f"0 runs to do, 1 already in {path}, 2 stale ones ignored"]
     assert load_ablation("06_smallest", path) == [current]
-
-
-def test_a_knob_added_later_at_its_default_leaves_older_records_current():
-    experiment = variant_config("06_smallest", "base", 0).experiment()
-    assert "ema_decay" not in experiment and "recalibrate_average" not in experiment  # at their defaults
-    record = {"variant": "base", "seed": 0, "experiment": experiment}
-    assert current_records("06_smallest", [record]) == [record]
 
 
 def test_bad_requests_are_refused_before_anything_runs(tmp_path):
@@ -87,31 +94,37 @@ def test_ablation_files_are_named_by_notebook_number():
     assert read_json(ablation_path("06_smallest"))  # the committed file is where the name says
 
 
-WIDER = "three wider convs after the pool: 4-8 | 12-12-10"  # a variant whose name holds a '|'
+TITLES = {"base": "base", "wider": "three wider convs after the pool: 4-8 | 12-12-10",  # a title holding a '|'
+          "no-augment": "no augmentation", "batch-128": "batch 128"}
+MACHINE = {"device": "cpu", "gpu": None, "cpu_capability": "AVX2", "threads": 1}
+CODE = {"commit": "0123456789abcdef", "dirty": False, "utils_sha256": "feed"}
 
 
 def test_table_compares_each_variant_with_the_base_on_the_same_seeds():
     def record(variant, seed, last3):
         return {"variant": variant, "seed": seed, "params": 3756, "test_acc": [98.0, last3 + 0.05, last3, last3],
-                "best_test_acc": last3 + 0.1, "target_reached": last3 >= 99.4, "threads": 1}
+                "best_test_acc": last3 + 0.1, "target_reached": last3 >= 99.4, **MACHINE,
+                "code": None if seed == 7 else CODE}
 
-    order = ["base", WIDER, "no augmentation", "batch 128"]
     table = ablation_table([record("base", 0, 99.45), record("base", 1, 99.41),
-                            record("no augmentation", 0, 99.2), record("no augmentation", 1, 99.3),
-                            record(WIDER, 0, 99.3), record("batch 128", 7, 99.0)], order)
+                            record("no-augment", 0, 99.2), record("no-augment", 1, 99.3),
+                            record("wider", 0, 99.3), record("batch-128", 7, 99.0)], TITLES)
     lines = table.splitlines()
-    assert all(len(re.findall(r"(?<!\\)\|", line)) == 10 for line in lines)  # cell borders: unescaped '|' only
-    assert lines[2] == "| base | 3,756 | 0, 1 | 99.43 ± 0.03 % | 99.41 % | 99.53 % | 2/2 | +0.00 | cpu ×1 |"
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 11 for line in lines)  # cell borders: unescaped '|' only
+    assert lines[2] == ("| base | 3,756 | 0, 1 | 99.43 ± 0.03 % | 99.41 % | 99.53 % | 2/2 | +0.00 | cpu AVX2 ×1 "
+                        "| 0123456 |")
     assert lines[3].startswith("| three wider convs after the pool: 4-8 \\| 12-12-10 | 3,756 | 0 |")  # escaped
-    assert lines[3].endswith("| 0/1 | -0.15 | cpu ×1 |")  # against the base's seed 0 only, not its mean
-    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 ± 0.07 % | 99.20 % |")  # in the given order
+    assert lines[3].endswith("| 0/1 | -0.15 | cpu AVX2 ×1 | 0123456 |")  # against the base's seed 0 only
+    assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 ± 0.07 % | 99.20 % |")  # in table order
     assert lines[3].split(" | ")[3] == "99.30 %"  # one seed: no sd
-    assert lines[5].endswith("| 0/1 | – | cpu ×1 |")  # no seed in common with the base: no comparison
+    assert lines[5].endswith("| 0/1 | – | cpu AVX2 ×1 | unknown |")  # no seed in common with the base
 
 
 def test_the_table_can_show_each_variants_fit_time():
     runs = [{"variant": "base", "seed": seed, "params": 7536, "test_acc": [99.4, 99.45, 99.5], "best_test_acc": 99.5,
-             "target_reached": True, "threads": 2, "seconds": seconds} for seed, seconds in ((0, 70.0), (1, 72.0))]
-    lines = ablation_table(runs, ["base"], seconds=True).splitlines()
-    assert lines[0].endswith("| machine | fit() s |") and lines[2].endswith("| cpu ×2 | 71.0 |")
-    assert "fit() s" not in ablation_table(runs, ["base"])
+             "target_reached": True, **MACHINE, "threads": 2, "code": {**CODE, "dirty": True}, "fit_seconds": seconds}
+            for seed, seconds in ((0, 70.0), (1, 72.0))]
+    lines = ablation_table(runs, {"base": "base"}, seconds=True).splitlines()
+    assert lines[0].endswith("| machine | code | fit() s |")
+    assert lines[2].endswith("| cpu AVX2 ×2 | 0123456+ | 71.0 |")
+    assert "fit() s" not in ablation_table(runs, {"base": "base"})

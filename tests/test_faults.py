@@ -299,7 +299,7 @@ def test_checkpoint_of_another_experiment_names_the_fields(trained, small_mnist)
 
 def test_checkpoint_best_pt_is_not_taken_for_a_resumable_one(trained, small_mnist):
     config, folder = trained
-    with pytest.raises(CheckpointError, match=r"best\.pt lacks experiment, optimizer, history, epoch: not a "
+    with pytest.raises(CheckpointError, match=r"best\.pt lacks optimizer, history, epoch: not a "
                                               r"checkpoint of the kind expected here"):
         resume(config, small_mnist, folder / "best.pt")
 

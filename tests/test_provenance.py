@@ -39,7 +39,7 @@ def test_the_fields_name_the_kernels_torch_was_told_to_use():
     assert machine(torch.device("cpu"))["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
-def test_records_without_machine_fields_say_so_in_the_tables():
-    assert machine_short({"device": "cpu"}) == "cpu (machine not recorded)"
+def test_machine_fields_a_record_never_had_show_as_unknown_in_the_tables():
+    assert machine_short({"device": "cpu", "gpu": None, "cpu_capability": None, "threads": None}) == "cpu ? ×?"
     assert machine_short({"device": "cuda", "gpu": "NVIDIA H200", "cpu_capability": "AVX512", "threads": 16}) == \
         "NVIDIA H200"

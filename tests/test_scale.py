@@ -6,11 +6,11 @@ import sys
 import pytest
 from ray import cloudpickle  # the copy Ray pickles tasks with
 
-from utils import ablation, series
-from utils.ablation import VariantRun, train_variant
+from utils import ablation, series, store
 from utils.config import RunConfig
 from utils.files import read_json, write_json
 from utils.recipes import RECIPES
+from utils.run import Job, run_job
 from utils.scale import Pool, Resources, SchedulingError, set_threads
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module by name
@@ -19,21 +19,23 @@ SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)  # one epoch on 5,000 real 
 
 
 def smoke_run(seed, data_dir, variant="base"):
-    return VariantRun(variant, RunConfig(**SMOKE, seed=seed, device="cpu", data_dir=str(data_dir)).to_dict())
+    return Job(RunConfig(**SMOKE, seed=seed, device="cpu", data_dir=str(data_dir)).to_dict(), "ablation",
+               "05_garam_masala", variant)
 
 
-NUMBERS = ("variant", "seed", "params", "train_loss", "test_acc", "experiment", "threads", "cpu_capability")
+NUMBERS = ("variant", "seed", "params", "train_loss", "train_acc", "test_loss", "test_acc", "config", "threads",
+           "cpu_capability")
 
 
 def test_runs_on_ray_give_exactly_the_numbers_of_the_same_runs_made_here(mnist_dir):
     jobs = [smoke_run(seed, mnist_dir) for seed in (0, 1)]
     with Pool(Resources(cpus_per_run=1), runs=len(jobs)) as pool:
         assert not pool.local
-        on_ray = {f.job.config["seed"]: f for f in pool.run(train_variant, jobs)}
+        on_ray = {f.job.config["seed"]: f for f in pool.run(run_job, jobs)}
     threads = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
     try:
         set_threads(1)
-        here = {job.config["seed"]: train_variant(job) for job in jobs}
+        here = {job.config["seed"]: run_job(job) for job in jobs}
     finally:
         set_threads(threads or os.cpu_count())
     for seed, finished in on_ray.items():
@@ -50,7 +52,7 @@ def test_a_two_node_cluster_runs_them_on_both_nodes(mnist_dir):
         cluster.add_node(num_cpus=1)
         jobs = [smoke_run(seed, mnist_dir) for seed in (0, 1)]
         with Pool(Resources(address=cluster.address), runs=len(jobs)) as pool:
-            finished = pool.run(train_variant, jobs)
+            finished = pool.run(run_job, jobs)
         assert not any(f.error for f in finished)
         assert len({f.node for f in finished}) == 2  # one CPU per node: the two runs cannot share a node
     finally:
@@ -63,7 +65,7 @@ def killed_once(job):
     if not os.path.exists(marker):
         open(marker, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
-    return train_variant(job)
+    return run_job(job)
 
 
 def fails(job):
@@ -71,7 +73,7 @@ def fails(job):
 
 
 def dispatch(job):
-    return {"killed once": killed_once, "fails": fails}.get(job.variant, train_variant)(job)
+    return {"killed once": killed_once, "fails": fails}.get(job.variant, run_job)(job)
 
 
 def test_a_killed_worker_is_retried_and_a_failing_run_stops_no_other(mnist_dir, tmp_path):
@@ -99,7 +101,7 @@ def test_bad_resources_are_refused_before_anything_runs():
 
 def test_an_interrupted_ablation_keeps_what_finished_and_its_rerun_skips_it(mnist_dir, tmp_path, monkeypatch):
     stem = "05_garam_masala"
-    variants = {"base": {}, "lr 0.05": {"lr": 0.05}}
+    variants = {"base": ("base", {}), "lr-0.05": ("one-cycle peak LR 0.05", {"lr": 0.05})}
     monkeypatch.setitem(ablation.ABLATIONS, stem, (SMOKE, variants))
     path = tmp_path / "05_ablation.json"
 
@@ -108,18 +110,18 @@ def test_an_interrupted_ablation_keeps_what_finished_and_its_rerun_skips_it(mnis
             raise KeyboardInterrupt  # as Ctrl-C would, while the other run is still going
 
     with pytest.raises(KeyboardInterrupt):
-        ablation.run_ablation(stem, [0], ["base", "lr 0.05"], Resources(cpus_per_run=1), path, mnist_dir,
+        ablation.run_ablation(stem, [0], ["base", "lr-0.05"], Resources(cpus_per_run=1), path, mnist_dir,
                               log=ctrl_c_after_the_first_run)
     (kept,) = read_json(path)  # whole, and holding the run that finished
     lines = []
-    records = ablation.run_ablation(stem, [0], ["base", "lr 0.05"], Resources(cpus_per_run=1), path, mnist_dir,
+    records = ablation.run_ablation(stem, [0], ["base", "lr-0.05"], Resources(cpus_per_run=1), path, mnist_dir,
                                     log=lines.append)
     assert lines[0] == f"1 runs to do, 1 already in {path}"
-    assert records[0] == kept and {r["variant"] for r in records} == {"base", "lr 0.05"}
+    assert records[0] == kept and {r["variant"] for r in records} == {"base", "lr-0.05"}
 
 
 def test_a_seeds_sweep_skips_the_seeds_it_has_and_keeps_one_kind_of_device(tmp_path, monkeypatch):
-    monkeypatch.setattr(series, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
     stem = "05_garam_masala"
 
     def record(seed, device="cpu", **changes):
@@ -132,11 +134,11 @@ def test_a_seeds_sweep_skips_the_seeds_it_has_and_keeps_one_kind_of_device(tmp_p
     assert series.finished_seeds(stem, [0, 1, 2, 3], {"lr": 0.05}, "cpu").keys() == {1}
     assert series.finished_seeds(stem, [0, 1, 2, 3], {}, "cuda") == {}
     lines = []
-    series.add_seed_record(stem, record(3), lines.append)  # the sweep's seeds join the ones of its recipe ...
+    store.add_seed_record(stem, record(3), lines.append)  # the sweep's seeds join the ones of its recipe ...
     assert read_json(tmp_path / f"{stem}.seeds.json") == [record(0), record(2), record(3)]  # ... not seed 1's LR
-    series.add_seed_record(stem, {**record(0), "test_acc": [99.5]}, lines.append)  # a seed run again: the new one
+    store.add_seed_record(stem, {**record(0), "test_acc": [99.5]}, lines.append)  # a seed run again: the new one
     assert read_json(tmp_path / f"{stem}.seeds.json")[0]["test_acc"] == [99.5]
-    series.add_seed_record(stem, record(3, device="cuda:0"), lines.append)
+    store.add_seed_record(stem, record(3, device="cuda:0"), lines.append)
     assert read_json(tmp_path / f"{stem}.seeds.json") == [record(3, device="cuda:0")]
     assert lines == [f"[{stem}] {stem}.seeds.json: {n} records of another recipe or kind of device replaced by this "
                      "sweep's (one table holds one recipe on one kind of device)" for n in (1, 3)]

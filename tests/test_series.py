@@ -4,16 +4,22 @@ import json
 
 import nbformat
 import pytest
+import torch
 
 from utils import series
 from utils.config import RunConfig
 from utils.data import SMOKE_TEST_SAMPLES, load_mnist
 from utils.engine import evaluate
-from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL, notebook_stems
+from utils.experiment import experiment_of
+from utils.provenance import provenance
+from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL, RUNS_DIR, notebook_stems
 from utils.readme import refresh_readme
 from utils.recipes import RECIPES
 from utils.report import load_run_model
+from utils.run import train
 from utils.tables import epoch_times, seeds_table
+
+PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
 
 
 def digest(path):
@@ -24,7 +30,7 @@ def test_names_resolve_by_number_stem_or_name():
     stems = series.notebook_stems()
     assert stems[:5] == ["01_baseline", "02_batchnorm", "03_dropout", "04_param_diet", "05_garam_masala"]
     assert series.resolve(["05", "garam_masala", "01_baseline"]) == ["05_garam_masala"] * 2 + ["01_baseline"]
-    with pytest.raises(series.SeriesError, match="unknown notebook '99'"):
+    with pytest.raises(series.RequestError, match="unknown notebook '99'"):
         series.resolve(["99"])
 
 
@@ -71,30 +77,31 @@ def test_seeds_come_as_ranges_or_lists():
     assert series.parse_seeds(["0-9"]) == list(range(10))
     assert series.parse_seeds(["0", "3", "7-8"]) == [0, 3, 7, 8]
     for bad in (["9-0"], ["a"], ["1", "0-2"], ["-3"]):
-        with pytest.raises(series.SeriesError, match="--seeds"):
+        with pytest.raises(series.RequestError, match="--seeds"):
             series.parse_seeds(bad)
 
 
 def test_parse_value_and_refusals():
     assert series.parse_value("15") == 15 and series.parse_value("0.1") == 0.1
     assert series.parse_value("True") is True and series.parse_value("cpu") == "cpu"
-    with pytest.raises(series.SeriesError, match="has no parameter 'epochz'"):
+    with pytest.raises(series.RequestError, match="has no parameter 'epochz'"):
         series.run(["05"], overrides={"epochz": 3})
-    with pytest.raises(series.SeriesError, match="use --smoke"):
+    with pytest.raises(series.RequestError, match="-p smoke: the runner sets smoke itself: use --smoke"):
         series.run(["05"], overrides={"smoke": True})
-    with pytest.raises(series.SeriesError, match="every run gets its own folder under runs/"):
+    with pytest.raises(series.RequestError, match="every run gets its own folder under runs/"):
         series.run(["05"], overrides={"output_dir": "/tmp/out"})
-    with pytest.raises(series.SeriesError, match="not both"):
+    with pytest.raises(series.RequestError, match="not both"):
         series.run(["05"], seeds=[0, 1], overrides={"seed": 3})
 
 
 def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothing(mnist_dir):
+    """... and each notebook's steps, cell by cell, give the numbers of utils.run.train with the same config."""
     committed = {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")}  # notebooks/ and results/
     outcomes = series.run(smoke=True, log=lambda line: None)
     assert [o.stem for o in outcomes] == notebook_stems() and not any(o.error for o in outcomes)
     for outcome in outcomes:
         record, folder = outcome.record, outcome.notebook.parent
-        assert folder.parent == series.RUNS_DIR / "smoke" / outcome.stem  # a folder of its own
+        assert folder.parent == RUNS_DIR / "smoke" / outcome.stem  # a folder of its own
         assert json.loads((folder / "metrics.json").read_text()) == record
         assert record["smoke"] is True and record["epochs"] == 1 and record["notebook"] == outcome.stem
         assert record["cpu_capability"] and record["threads"] >= 1 and record["torch"]
@@ -104,6 +111,13 @@ def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothin
         data = load_mnist(mnist_dir, train_samples=1, test_samples=SMOKE_TEST_SAMPLES)
         assert evaluate(model, data.test_images, data.test_labels)["acc"] == record["test_acc"][-1], outcome.stem
         assert config.experiment() == RunConfig(**record["config"]).experiment()
+        assert record["format"] == 2 and record["kind"] == "notebook" and record["code"]["utils_sha256"]
+        assert record["command"] == provenance()["command"]  # the runner's command reached the kernel
+        torch.set_num_threads(record["threads"])  # the kernel's: the thread count moves the last digits
+        direct = train(RunConfig.from_recipe(outcome.stem, smoke=True, device="cpu", data_dir=str(mnist_dir)),
+                       "notebook", outcome.stem).record
+        assert {k: direct[k] for k in PER_EPOCH} == {k: record[k] for k in PER_EPOCH}, outcome.stem
+        assert experiment_of(direct["config"]) == experiment_of(record["config"])
     assert {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")} == committed
 
 
@@ -125,28 +139,35 @@ def test_readme_tables_come_from_the_results(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     record = {"notebook": "05_garam_masala", "model": "garam_masala", "params": 7536, "epochs": 15, "seed": 1,
-              "smoke": False, "device": "cpu", "test_acc": [99.0] * 12 + [99.41, 99.45, 99.5],
-              "epoch_seconds": [10.0] * 15, "best_test_acc": 99.5, "first_epoch_at_target": 13,
-              "target_reached": True}
+              "smoke": False, "device": "cpu", "gpu": None, "cpu_capability": None, "threads": 2,
+              "test_acc": [99.0] * 12 + [99.41, 99.45, 99.5], "epoch_seconds": [10.0] * 15, "fit_seconds": None,
+              "best_test_acc": 99.5, "first_epoch_at_target": 13, "target_reached": True, "command": None,
+              "code": None}
     (results / "05_garam_masala.json").write_text(json.dumps(record))
     (results / "05_garam_masala.seeds.json").write_text(json.dumps([record, {**record, "seed": 2}]))
     missed = {**record, "seed": 0, "test_acc": [99.0] * 12 + [99.38, 99.45, 99.5], "target_reached": False,
               "first_epoch_at_target": 14}
     (results / "05_garam_masala.first-recipe.seeds.json").write_text(json.dumps([missed, record]))
-    (results / "06_ablation.json").write_text("[]")  # not a notebook's result: must not be read as one
+    ablation = {**record, "variant": "base", "command": "python -m utils.ablation 05 --seeds 0",
+                "code": {"commit": "abcdef0123", "dirty": True, "utils_sha256": "feed"}}
+    (results / "05_ablation.json").write_text(json.dumps([ablation]))  # not a notebook's result: not read as one
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- seeds:begin -->\n"
-                      "<!-- seeds:end -->\n<!-- colab:begin -->\n<!-- colab:end -->\nbottom\n")
+                      "<!-- seeds:end -->\n<!-- provenance:begin -->\n<!-- provenance:end -->\n<!-- colab:begin -->\n"
+                      "<!-- colab:end -->\nbottom\n")
     refresh_readme(readme, results, tmp_path)
     text = readme.read_text()
     assert "old" not in text and text.startswith("top\n") and text.endswith("bottom\n")
-    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu (machine not recorded) |" in text
-    assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu (machine not recorded): 2 of 2 "
+    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu ? ×2 | unknown |" in text
+    assert text.count("| 7,536 |") == 1  # the ablation's record is not a published run
+    assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu ? ×2, code unknown: 2 of 2 "
             "seeds reach the target (≥ 99.4 % in each of the last 3 epochs); min of the last 3: mean 99.41 ± 0.00 % "
             "(sd), lowest 99.41 %; first epoch ≥ 99.4 %: median 13.") in text
     assert "**05_garam_masala (first recipe)**" in text and "1 of 2 seeds reach" in text
     assert "lowest 99.38 %; first epoch ≥ 99.4 %: median 13.5." in text
     assert text.index("**05_garam_masala**") < text.index("**05_garam_masala (first recipe)**")
+    assert "| `results/05_garam_masala.json` | 1 | `unknown` | unknown | cpu ? ×2 |" in text
+    assert "| `results/05_ablation.json` | 1 | `python -m utils.ablation 05 --seeds 0` | abcdef0+ | cpu ? ×2 |" in text
     assert "colab.research.google.com/github/" in text
     assert f"[![CI](https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml/badge.svg)]" in text
     assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
@@ -160,7 +181,8 @@ def test_seeds_tables_give_the_time_once_runs_are_timed():
         return {"seed": seed, "model": "garam_masala", "params": 7536, "epochs": 8, "device": "cpu", "threads": 2,
                 "cpu_capability": "AVX2", "test_acc": [99.0] * 5 + [99.41, 99.45, 99.5], "best_test_acc": 99.5,
                 "first_epoch_at_target": 6, "target_reached": reached, "fit_seconds": fit_seconds,
-                "load_seconds": 0.4, "epoch_seconds": [9.0] * 8, "eval_seconds": [1.0] * 8}
+                "load_seconds": 0.4, "epoch_seconds": [9.0] * 8, "eval_seconds": [1.0] * 8, "gpu": None,
+                "code": None}
 
     held = seeds_table("07", [record(0, 70.0), record(1, 80.0), record(2, 75.0)])
     assert ("Time to a target-holding run (`fit()`'s wall time): median 75.0 s over 3 seeds (70.0–80.0 s; "
@@ -169,7 +191,7 @@ def test_seeds_tables_give_the_time_once_runs_are_timed():
     missed = seeds_table("07", [record(0, 70.0), record(1, 80.0, reached=False)])
     assert "not yet a time to a target-holding run: 1 of 2 held the target." in missed
     untimed = seeds_table("05", [{**record(0, None), "fit_seconds": None}])
-    assert "wall time" not in untimed and "fit() s" not in untimed  # older records: no time column
+    assert "wall time" not in untimed and "fit() s" not in untimed  # records that never had it: no time column
     times = epoch_times(record(0, 73.5))
     assert "| 1 | 8.00 | 1.00 | 9.00 |" in times and "| all | 64.00 | 8.00 | 72.00 |" in times
     assert "`fit()` took 73.50 s: the epochs, and 1.50 s to set up" in times

@@ -1,4 +1,4 @@
-"""The shape of the code: no import circle, thin notebooks, a runner that does not load torch."""
+"""The shape of the code: no import circle, commands at the top only, one lock helper, a runner without torch."""
 import ast
 import subprocess
 import sys
@@ -7,9 +7,10 @@ import nbformat
 
 from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
-COMMANDS = {"utils.series", "utils.ablation", "utils.bench"}
-TORCH_FREE = ["utils.series", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes", "utils.files",
-              "utils.project"]
+COMMANDS = {"utils.series", "utils.ablation", "utils.bench"}  # python -m ...: nothing else imports them
+TORCH_FREE = ["utils.series", "utils.cli", "utils.execute", "utils.publish", "utils.store", "utils.experiment",
+              "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes",
+              "utils.files", "utils.project"]
 
 
 def imports_of(source):
@@ -37,6 +38,17 @@ def test_no_module_imports_one_that_imports_it_back():
 
     circles = sorted(module for module in graph if reaches(module, module))
     assert circles == []
+
+
+def test_no_utils_module_imports_a_command_module():
+    graph = import_graph()
+    assert {module: sorted(imported & COMMANDS) for module, imported in graph.items() if imported & COMMANDS} == {}
+
+
+def test_one_lock_helper_in_the_whole_package():
+    """utils.files.file_lock is the only place that takes a file lock; everything else goes through it."""
+    takers = sorted(path.name for path in (ROOT / "utils").glob("*.py") if "fcntl" in path.read_text())
+    assert takers == ["files.py"]
 
 
 def test_no_notebook_imports_a_command_module():

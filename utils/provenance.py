@@ -1,13 +1,25 @@
-"""Where a run happened: the machine facts that decide its last digits, stored in every record.
+"""Where a run happened and what made it: the machine facts that decide its last digits, the code and the command.
 
 The same seed gives the same numbers only with the same kernels: on the CPU that means the same torch version, CPU
 capability (oneDNN and ATen pick other kernels for AVX2 and AVX-512, which round differently) and thread count; on a
-GPU the same GPU, torch, cuDNN and TF32 setting.
+GPU the same GPU, torch, cuDNN and TF32 setting. The code is the commit of this checkout and whether utils/ (the code
+that trains) had uncommitted changes, with a hash of utils/ that needs no git.
+
+A command that runs notebooks or Ray tasks states itself once (`announce`): the processes it starts (notebook kernels,
+Ray workers, which get a copy of the code without .git) inherit its command line and code identity through the
+environment, so every record names the command that asked for it.
 """
+import hashlib
+import json
 import os
 import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
-import torch
+UTILS_DIR = Path(__file__).resolve().parent
+PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
 
 
 def cpu_model():
@@ -24,6 +36,8 @@ def cpu_model():
 
 def machine(device):
     """The record fields that say where a run on `device` (a torch.device) happened."""
+    import torch
+
     cuda = device.type == "cuda"
     return {
         "cpu": cpu_model(),
@@ -36,3 +50,65 @@ def machine(device):
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+
+
+def utils_hash(folder=UTILS_DIR):
+    """SHA-256 over the names and bytes of the package's Python files: the code, with or without git."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _git(*arguments):
+    result = subprocess.run(["git", *arguments], cwd=UTILS_DIR.parent, capture_output=True, text=True, timeout=30)
+    if result.returncode:
+        raise OSError(result.stderr.strip())
+    return result.stdout.strip()
+
+
+def code_identity():
+    """{'commit', 'dirty', 'utils_sha256'} of the code here: dirty means uncommitted changes in utils/; without git
+    (a Ray worker's copy, a zip download) commit and dirty are None."""
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--", "utils"))
+    except (OSError, subprocess.SubprocessError):
+        commit = dirty = None
+    return {"commit": commit, "dirty": dirty, "utils_sha256": utils_hash()}
+
+
+def command_line(argv):
+    """'python -m utils.<module> ARGS' as a user would type it again."""
+    return shlex.join(["python", "-m", *argv])
+
+
+def own_command():
+    """This process's command line: 'python -m pytest -x', 'python script.py', ..."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py":  # python -m PACKAGE
+        return command_line([program.parent.name, *sys.argv[1:]])
+    return shlex.join(["python", program.name, *sys.argv[1:]])
+
+
+def announce(command=None):
+    """State this process's command (e.g. 'python -m utils.series run 05'; default: its own command line, unless one
+    was stated already) and code for every run it starts."""
+    if command is None and PROVENANCE_ENV in os.environ:
+        return
+    os.environ[PROVENANCE_ENV] = json.dumps({"command": command or own_command(), "code": code_identity()})
+
+
+def provenance(notebook=None):
+    """{'command', 'code'} for a record made now: the announcing command's, else this process's own (a notebook
+    run in Jupyter says so)."""
+    announced = os.environ.get(PROVENANCE_ENV)
+    if announced:
+        return json.loads(announced)
+    if "ipykernel" in sys.modules:
+        command = f"Jupyter: notebooks/{notebook}.ipynb" if notebook else "Jupyter"
+    else:
+        command = own_command()
+    return {"command": command, "code": code_identity()}

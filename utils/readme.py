@@ -1,9 +1,10 @@
 """Rebuild the README's generated parts (between <!-- NAME:begin --> and <!-- NAME:end -->) from results/."""
 import re
 
-from utils.files import atomic_write, read_json
+from utils.files import atomic_write
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, colab_url, notebook_stems
-from utils.tables import results_table, seeds_table
+from utils.store import records_in, result_files, seeds_files, single_path
+from utils.tables import provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
 
@@ -30,30 +31,18 @@ def replace_section(text, name, body):
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def seeds_files(results_dir=RESULTS_DIR):
-    """{title: records} of every seeds file: results/<stem>.seeds.json (the notebook's recipe) and, after it,
-    results/<stem>.<label>.seeds.json (another recipe of that notebook, kept for comparison)."""
-    found = {}
-    for stem in notebook_stems():
-        if (results_dir / f"{stem}.seeds.json").is_file():
-            found[stem] = read_json(results_dir / f"{stem}.seeds.json")
-        for path in sorted(results_dir.glob(f"{stem}.*.seeds.json")):
-            found[f"{stem} ({path.name[len(stem) + 1:-len('.seeds.json')].replace('-', ' ')})"] = read_json(path)
-    return {title: records for title, records in found.items() if records}
-
-
 def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
-    """Rewrite the results, seeds and Colab sections of the README from the committed metrics, atomically, and
+    """Rewrite the results, seeds, provenance and Colab sections of the README from the store, atomically, and
     draw the seeds figure (images_dir/seeds.png) from the seeds files."""
-    # only <notebook>.json and the seeds files: results/ also holds other files (the ablations' runs)
     stems = notebook_stems()
-    singles = [read_json(results_dir / f"{s}.json") for s in stems if (results_dir / f"{s}.json").is_file()]
-    singles = [r for r in singles if not r["smoke"]]
+    singles = [r for s in stems for r in records_in(single_path(s, results_dir)) if not r["smoke"]]
     seeds = seeds_files(results_dir)
     text = readme.read_text()
     text = replace_section(text, "results", results_table(singles) if singles else "_No full runs yet._")
     text = replace_section(text, "seeds", "\n\n".join(seeds_table(t, r) for t, r in seeds.items())
                            or "_No multi-seed runs yet._")
+    files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
+    text = replace_section(text, "provenance", provenance_table(files) if files else "_No results yet._")
     text = replace_section(text, "colab", colab_table(stems))
     if seeds:
         from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing

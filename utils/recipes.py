@@ -22,7 +22,6 @@ RECIPE_05 = {**FIRST_RECIPE_05, **SPICES_05}
 BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
 # The SiLU recipe: the base plus three changes that cost no parameters, each also measured alone.
 SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
-SILU_RECIPE_NAME = "the SiLU recipe: SiLU + clean last 3 epochs + weight average"
 # What notebook 06 trains: the SiLU recipe plus two more changes that cost no parameters.
 RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
 RECIPE_06 = {**BASE_06, **RECIPE_CHANGES_06}
@@ -53,80 +52,87 @@ def layout(blocks, **more):
 
 SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
 
-# name: RunConfig changes to the base, one idea each; the table keeps this order.
+# Each ablation's variants: a short id, which records keep, and the title a table shows (free to reword), with the
+# RunConfig changes to the ablation's base, one idea each. The tables keep this order.
 VARIANTS_06 = {
-    "base": {},
-    "three wider convs after the pool: 4-8 | 12-12-10": layout(((4, 8), (12, 12, 10))),
-    "max-pool later (after 3 convs, RF 8)": layout(((4, 8, 10), (10, 10, 10))),
-    "two max-pools, padding 1: 4-8 | 10-10 | 10-10": layout(((4, 8), (10, 10), (10, 10)), padding=1),
-    "1x1 squeeze to 6 after the max-pool": {"model_args": {"squeeze": 6}},
-    "fully connected head instead of GAP": {"model_args": {"head": "fc"}},
-    "depthwise-separable convs after the pool, 24 wide": SEPARABLE_24,
-    "no augmentation": {"augment": {}},
-    "rotation ±15°": {"augment": {"rotate": 15.0}},
-    "rotation ±7° + shift 10 % + scale 10 %": {"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}},
-    "no schedule: constant LR 0.01": {"scheduler": "none", "lr": 0.01},
-    "one-cycle peak LR 0.1": {"lr": 0.1},
-    "batch 128": {"batch_size": 128},
-    "dropout 5 %": {"model_args": {"dropout": 0.05}},
-    "label smoothing 0.1": {"label_smoothing": 0.1},
-    "SiLU instead of ReLU": {"model": "smallest_silu"},
-    "unaugmented images in the last 3 epochs": {"clean_epochs": 3},
-    "evaluate a moving average of the weights (decay 0.9995)": {"ema_decay": 0.9995},
-    SILU_RECIPE_NAME: SILU_RECIPE_CHANGES,
+    "base": ("base", {}),
+    "wide-12-12-10": ("three wider convs after the pool: 4-8 | 12-12-10", layout(((4, 8), (12, 12, 10)))),
+    "pool-later": ("max-pool later (after 3 convs, RF 8)", layout(((4, 8, 10), (10, 10, 10)))),
+    "two-pools": ("two max-pools, padding 1: 4-8 | 10-10 | 10-10", layout(((4, 8), (10, 10), (10, 10)), padding=1)),
+    "squeeze-6": ("1x1 squeeze to 6 after the max-pool", {"model_args": {"squeeze": 6}}),
+    "fc-head": ("fully connected head instead of GAP", {"model_args": {"head": "fc"}}),
+    "separable-24": ("depthwise-separable convs after the pool, 24 wide", SEPARABLE_24),
+    "no-augment": ("no augmentation", {"augment": {}}),
+    "rotate-15": ("rotation ±15°", {"augment": {"rotate": 15.0}}),
+    "rotate-shift-scale": ("rotation ±7° + shift 10 % + scale 10 %",
+                           {"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}}),
+    "constant-lr": ("no schedule: constant LR 0.01", {"scheduler": "none", "lr": 0.01}),
+    "lr-0.1": ("one-cycle peak LR 0.1", {"lr": 0.1}),
+    "batch-128": ("batch 128", {"batch_size": 128}),
+    "dropout-5": ("dropout 5 %", {"model_args": {"dropout": 0.05}}),
+    "label-smoothing": ("label smoothing 0.1", {"label_smoothing": 0.1}),
+    "silu": ("SiLU instead of ReLU", {"model": "smallest_silu"}),
+    "clean-3": ("unaugmented images in the last 3 epochs", {"clean_epochs": 3}),
+    "average": ("evaluate a moving average of the weights (decay 0.9995)", {"ema_decay": 0.9995}),
+    "silu-recipe": ("the SiLU recipe: SiLU + clean last 3 epochs + weight average", SILU_RECIPE_CHANGES),
     # beyond the table above: the SiLU recipe with other layouts, towards fewer parameters
-    "the SiLU recipe with depthwise-separable convs after the pool, 24 wide": {**SILU_RECIPE_CHANGES, **SEPARABLE_24},
-    "the separable recipe with wider full-resolution convs: 6-10 | 24-24-24-24": {
-        **SILU_RECIPE_CHANGES, **layout(((6, 10), (24, 24, 24, 24)), separable=True)},
-    "the same, 18 wide after the pool: 6-10 | 18-18-18-18": {
-        **SILU_RECIPE_CHANGES, **layout(((6, 10), (18, 18, 18, 18)), separable=True)},
+    "silu-separable-24": ("the SiLU recipe with depthwise-separable convs after the pool, 24 wide",
+                          {**SILU_RECIPE_CHANGES, **SEPARABLE_24}),
+    "silu-separable-6-10-24": ("the separable recipe with wider full-resolution convs: 6-10 | 24-24-24-24",
+                               {**SILU_RECIPE_CHANGES, **layout(((6, 10), (24, 24, 24, 24)), separable=True)}),
+    "silu-separable-6-10-18": ("the same, 18 wide after the pool: 6-10 | 18-18-18-18",
+                               {**SILU_RECIPE_CHANGES, **layout(((6, 10), (18, 18, 18, 18)), separable=True)}),
     # ... and with other training
-    "the SiLU recipe with Adam, one-cycle peak LR 0.01": {**SILU_RECIPE_CHANGES, "optimizer": "adam", "lr": 0.01},
-    "the SiLU recipe with weight decay 1e-4": {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4},
-    "the SiLU recipe with the average's BatchNorm statistics recomputed before each test": {
-        **SILU_RECIPE_CHANGES, "recalibrate_average": True},
-    RECIPE_NAME_06: RECIPE_CHANGES_06,
-    "notebook 06's recipe with depthwise-separable convs after the pool, 24 wide": {
-        **RECIPE_CHANGES_06, **SEPARABLE_24},
-    "notebook 06's recipe with weight decay 5e-4": {**RECIPE_CHANGES_06, "weight_decay": 5e-4},
-    "notebook 06's recipe with batch 16": {**RECIPE_CHANGES_06, "batch_size": 16},
-    "notebook 06's recipe with a longer weight average (decay 0.9998)": {**RECIPE_CHANGES_06, "ema_decay": 0.9998},
-    "notebook 06's recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1": {
-        **RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)},
-    "notebook 06's recipe with the last 5 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 5},
-    "notebook 06's recipe with the last 8 epochs unaugmented": {**RECIPE_CHANGES_06, "clean_epochs": 8},
+    "silu-adam": ("the SiLU recipe with Adam, one-cycle peak LR 0.01",
+                  {**SILU_RECIPE_CHANGES, "optimizer": "adam", "lr": 0.01}),
+    "silu-wd-1e-4": ("the SiLU recipe with weight decay 1e-4", {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4}),
+    "silu-recalibrate": ("the SiLU recipe with the average's BatchNorm statistics recomputed before each test",
+                         {**SILU_RECIPE_CHANGES, "recalibrate_average": True}),
+    "recipe-06": (RECIPE_NAME_06, RECIPE_CHANGES_06),
+    "recipe-06-separable-24": ("notebook 06's recipe with depthwise-separable convs after the pool, 24 wide",
+                               {**RECIPE_CHANGES_06, **SEPARABLE_24}),
+    "recipe-06-wd-5e-4": ("notebook 06's recipe with weight decay 5e-4", {**RECIPE_CHANGES_06, "weight_decay": 5e-4}),
+    "recipe-06-batch-16": ("notebook 06's recipe with batch 16", {**RECIPE_CHANGES_06, "batch_size": 16}),
+    "recipe-06-average-0.9998": ("notebook 06's recipe with a longer weight average (decay 0.9998)",
+                                 {**RECIPE_CHANGES_06, "ema_decay": 0.9998}),
+    "recipe-06-record-layout": ("notebook 06's recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1",
+                                {**RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)}),
+    "recipe-06-clean-5": ("notebook 06's recipe with the last 5 epochs unaugmented",
+                          {**RECIPE_CHANGES_06, "clean_epochs": 5}),
+    "recipe-06-clean-8": ("notebook 06's recipe with the last 8 epochs unaugmented",
+                          {**RECIPE_CHANGES_06, "clean_epochs": 8}),
     # under 3,600 parameters: three ways to cut the layout of 06's recipe
-    "notebook 06's recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)": {
-        **RECIPE_CHANGES_06, **layout(((4, 8), (10, 10, 9, 8)))},
-    "notebook 06's recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)": {
-        **RECIPE_CHANGES_06, **layout(((4, 8), (8, 8, 8, 8, 8)))},
-    "notebook 06's recipe with the first conv after the pool depthwise-separable (3,396)": {
-        **RECIPE_CHANGES_06, "model_args": {"separable": 1}},
+    "recipe-06-10-10-9-8": ("notebook 06's recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)",
+                            {**RECIPE_CHANGES_06, **layout(((4, 8), (10, 10, 9, 8)))}),
+    "recipe-06-8-wide-deeper": ("notebook 06's recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)",
+                                {**RECIPE_CHANGES_06, **layout(((4, 8), (8, 8, 8, 8, 8)))}),
+    "recipe-06-separable-1": ("notebook 06's recipe with the first conv after the pool depthwise-separable (3,396)",
+                              {**RECIPE_CHANGES_06, "model_args": {"separable": 1}}),
     # over the budget on purpose: how many parameters the recipe needs before every seed passes
-    "notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)": {
-        **RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))},
-    "notebook 06's recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)": {
-        **RECIPE_CHANGES_06, **layout(((4, 8), (11, 11, 11, 11)))},
+    "recipe-06-12-wide": ("notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)",
+                          {**RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))}),
+    "recipe-06-11-wide": ("notebook 06's recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
+                          {**RECIPE_CHANGES_06, **layout(((4, 8), (11, 11, 11, 11)))}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
 # recomputed BatchNorm statistics count as one ingredient: the recomputation exists only for the average.
 VARIANTS_05 = {
-    "base": {},
-    "without the unaugmented last epochs": {"clean_epochs": 0},
-    "without the weight average (and its recomputed BatchNorm statistics)": {"ema_decay": 0.0,
-                                                                            "recalibrate_average": False},
-    "without weight decay": {"weight_decay": 0.0},
+    "base": ("base", {}),
+    "no-clean-epochs": ("without the unaugmented last epochs", {"clean_epochs": 0}),
+    "no-average": ("without the weight average (and its recomputed BatchNorm statistics)",
+                   {"ema_decay": 0.0, "recalibrate_average": False}),
+    "no-weight-decay": ("without weight decay", {"weight_decay": 0.0}),
 }
 
 # 07's first recipe with one thing changed, on a seed it missed: shorter, cleaner, steadier, smaller steps
 VARIANTS_07 = {
-    "base": {},
-    "7 epochs": {"epochs": 7},
-    "the last 5 epochs unaugmented": {"clean_epochs": 5},
-    "no augmentation": {"augment": {}, "clean_epochs": 0},
-    "a shorter weight average (decay 0.996: about one epoch of batch 256)": {"ema_decay": 0.996},
-    "batch 128 (LR 0.1)": {"batch_size": 128, "lr": 0.1},
+    "base": ("base", {}),
+    "7-epochs": ("7 epochs", {"epochs": 7}),
+    "clean-5": ("the last 5 epochs unaugmented", {"clean_epochs": 5}),
+    "no-augment": ("no augmentation", {"augment": {}, "clean_epochs": 0}),
+    "average-0.996": ("a shorter weight average (decay 0.996: about one epoch of batch 256)", {"ema_decay": 0.996}),
+    "batch-128": ("batch 128 (LR 0.1)", {"batch_size": 128, "lr": 0.1}),
 }
 
 # stem: (the base every variant changes, the variants); `python -m utils.ablation STEM` runs them

@@ -1,6 +1,9 @@
-"""What a finished run hands over: its metrics record, the Result lines a notebook prints, its files for the runner.
+"""What a finished run hands over: its record, the Result lines a notebook prints, its files for the runner.
 
-A record's fields (results/*.json) are read by other tools: keep the names.
+One record format for every kind of run (a notebook's, a seed of a sweep, an ablation variant, a bench run): the
+full config, the per-epoch lists, the times, where it ran, which code and command made it. Other tools read the
+records (results/*.json): keep the names. `unknown` lists the fields of a record made before the field existed
+(their values are None), so that nothing is guessed.
 """
 from pathlib import Path
 
@@ -11,13 +14,28 @@ from utils.metrics import (EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAS
                            target_reached)
 from utils.models import build
 from utils.project import METRICS_FILE, MODEL_FILE
-from utils.provenance import machine
+from utils.provenance import machine, provenance
+
+RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
+KINDS = ("notebook", "sweep", "ablation", "bench")  # what asked for the run
+RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
+                 "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
+                 "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",
+                 "fit_seconds", "load_seconds", "best_test_acc", "first_epoch_at_target", "target_reached", "config",
+                 "command", "code", "unknown")  # and model_sha256 where a model was saved
 
 
-def metrics_record(notebook, config, history, params):
-    """The JSON-ready record of one run (accuracies in percent, epochs 1-based), with where it ran."""
+def metrics_record(notebook, config, history, params, kind="notebook", variant=None):
+    """The JSON-ready record of one run (accuracies in percent, epochs 1-based), with where it ran and what made it.
+
+    notebook: whose recipe it trains (a stem, or None); variant: an ablation variant's id."""
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not allowed: one of {list(KINDS)}")
     return {
+        "format": RECORD_FORMAT,
+        "kind": kind,
         "notebook": notebook,
+        "variant": variant,
         "model": config.model,
         "params": params,
         "epochs": len(history.test_acc),
@@ -30,6 +48,8 @@ def metrics_record(notebook, config, history, params):
         "first_epoch_at_target": first_epoch_at_target(history.test_acc),
         "target_reached": target_reached(history.test_acc, params),
         "config": config.to_dict(),
+        **provenance(notebook),
+        "unknown": [],
     }
 
 

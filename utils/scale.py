@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utils.project import ROOT
+from utils.provenance import PROVENANCE_ENV
 
 RETRIES = 2  # a run whose worker dies is started again at most this often; a run that raises is not retried
 CPUS_PER_RUN = 1  # one thread per run: on two cores, two such runs finish 1.18x as many runs per hour as one
@@ -22,8 +23,8 @@ CPUS_PER_RUN = 1  # one thread per run: on two cores, two such runs finish 1.18x
 GPU_SHARE = 0.33  # three small runs share a GPU: three 06 runs at once on an H200 took ~95 s each, 63 s alone
 SHIPPED_EXCLUDES = [".git", "data", "runs", "readme_images", "**/__pycache__", ".pytest_cache",
                     "**/.ipynb_checkpoints"]  # what workers do not need of the checkout; they get MNIST themselves
-# the CPU kernels and thread settings a run's numbers depend on: workers use the driver's (utils.provenance)
-FORWARDED_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+# the CPU kernels a run's numbers depend on, and the command and code its record names: workers use the driver's
+FORWARDED_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", PROVENANCE_ENV)
 NODE_DATA_DIR = Path.home() / ".cache" / "tiny-mnist" / "data"  # MNIST on a node that cannot see the driver's
 
 

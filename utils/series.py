@@ -1,279 +1,131 @@
-"""Run the notebook series headlessly with papermill, collect metrics, publish full runs.
+"""Run the notebook series headlessly: the command line.
 
   python -m utils.series list
   python -m utils.series run [NAMES...] [--smoke] [--seeds 0-9 | --seeds 0 3 7] [-p KEY VALUE]... [--no-publish]
                              [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
 
-One execution runs here; several (notebooks, seeds) run as Ray tasks (utils.scale), inside this command or on the
-cluster at --address, and only this process writes files: each execution's notebook, metrics, model and figures
-land in a folder of their own under runs/ (runs/<mode>/<stem>/[seed-<seed>-]<time>-<pid>/) as it finishes. A full
-single-seed run that succeeds is published at once: the executed notebook replaces notebooks/<stem>.ipynb, its
-metrics go to results/<stem>.json, its figures to readme_images/, and the README tables are rebuilt, each file
-atomically and one publisher at a time. A --seeds run adds each finished seed's record to
-results/<stem>.seeds.json as it ends; run the same command again and the seeds already there (same experiment,
-same kind of device) are skipped. Smoke runs publish nothing.
+Without --seeds each notebook is executed with papermill (utils.execute) into a folder of its own under runs/; a
+full run that succeeds is published at once (utils.publish): the executed notebook replaces notebooks/<stem>.ipynb,
+its record and model go to results/, its figures to readme_images/, and the README is rebuilt. With --seeds each
+seed is one run of the notebook's recipe (utils.recipes, with the -p values) through utils.run.train, the same
+steps the notebook shows, and each finished seed's record joins results/<stem>.seeds.json; run the same command
+again and the seeds already there (the same experiment on the same kind of device) are skipped. Several runs go to
+Ray (utils.scale), inside this command or on the cluster at --address; only this process writes files. Smoke runs
+publish nothing.
 """
 import argparse
-import ast
-import contextlib
-import fcntl
 import os
-import re
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from utils.files import atomic_copy, atomic_write, read_json, update_json, write_json
-from utils.project import (HEADLESS_ENV, IMAGES_DIR, METRICS_FILE, MODEL_FILE, NOTEBOOKS_DIR, RESULTS_DIR, ROOT,
-                           RUNS_DIR, notebook_stems)
-from utils.readme import refresh_readme
-from utils.scale import Pool, Resources, SchedulingError, add_arguments, link_data_folder, resources_from
+from utils.cli import RequestError, parse_seeds, parse_value, resolve
+from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, Outcome, collect, execute_run, notebook_parameters, \
+    run_folder
+from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, notebook_stems
+from utils.provenance import announce, command_line
+from utils.publish import publish_notebook_run, publish_seed_run
+from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
+from utils.store import is_current, records_in, seeds_path
 
-CELL_TIMEOUT_SECONDS = 3600  # one cell; a full 15-epoch run on a slow CPU stays well inside
-FIGURES = ("curves", "misclassified")  # PNGs a notebook saves into its output_dir
-
-
-class SeriesError(Exception):
-    """A request the runner refuses before running anything."""
-
-
-@dataclass
-class Outcome:
-    stem: str
-    seed: object
-    notebook: Path  # the executed (or partly executed) notebook in runs/
-    record: dict = None  # the run's metrics; None when it failed
-    error: str = ""
-
-
-def resolve(names):
-    """Stems for names given as '05', '05_garam_masala' or 'garam_masala'; all notebooks when none."""
-    stems = notebook_stems()
-    if not names:
-        return stems
-    chosen = []
-    for name in names:
-        matches = [s for s in stems if name in (s, s[:2], s[3:])]
-        if len(matches) != 1:
-            raise SeriesError(f"unknown notebook {name!r}; known: {', '.join(stems)}")
-        chosen.append(matches[0])
-    return chosen
-
-
-def notebook_parameters(stem):
-    """{name: default} of the notebook's cell tagged 'parameters'."""
-    import papermill
-
-    found = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{stem}.ipynb"))
-    if not found:
-        raise SeriesError(f"{stem}.ipynb has no cell tagged 'parameters'")
-    return {name: info["default"] for name, info in found.items()}
-
-
-def parse_value(text):
-    """A -p value as a Python literal (15, 0.01, True, 'cpu'); anything else stays a string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_seeds(texts):
-    """Seeds from '0-9' (a range, both ends included), '3' or several of them: [0, 1, ..., 9]."""
-    seeds = []
-    for text in texts:
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", text.strip())
-        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
-            raise SeriesError(f"--seeds {text!r}: give seeds as N or as a range LOW-HIGH (e.g. 0-9)")
-        seeds += range(int(match[1]), int(match[2] or match[1]) + 1)
-    if len(set(seeds)) != len(seeds):
-        raise SeriesError(f"--seeds {' '.join(texts)}: a seed is given twice")
-    return seeds
+RUNNER_SETS = {"smoke": "use --smoke for a smoke run",
+               "output_dir": "every run gets its own folder under runs/ (the run's log names it)"}
 
 
 def check_overrides(stem, overrides, seeds):
     known = notebook_parameters(stem)
     for key in overrides:
-        if key == "smoke":
-            raise SeriesError("-p smoke: the runner sets smoke itself (use --smoke for a smoke run)")
-        if key == "output_dir":
-            raise SeriesError("-p output_dir: the runner sets output_dir itself: every run gets its own folder "
-                              "under runs/ (the run's log names it)")
+        if key in RUNNER_SETS:
+            raise RequestError(f"-p {key}: the runner sets {key} itself: {RUNNER_SETS[key]}")
         if key not in known:
-            raise SeriesError(f"-p {key}: {stem} has no parameter {key!r}; it has: {', '.join(known)}")
+            raise RequestError(f"-p {key}: {stem} has no parameter {key!r}; it has: {', '.join(known)}")
     if seeds and "seed" in overrides:
-        raise SeriesError("give the seed either with --seeds or with -p seed, not both")
+        raise RequestError("give the seed either with --seeds or with -p seed, not both")
 
 
-def execute(stem, parameters, out_dir, cell_timeout, log):
-    """Run one notebook with papermill into out_dir; returns an Outcome (failures are caught, not raised)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_file = out_dir / METRICS_FILE
-    notebook = out_dir / f"{stem}.ipynb"
-    outcome = Outcome(stem, parameters.get("seed"), notebook)
-    shown = os.path.relpath(notebook, ROOT)  # the same path in the driver's checkout and a worker's copy
-    started = time.perf_counter()
-    log(f"[{stem}] running with {parameters} -> {notebook}")
-    try:
-        papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(notebook), parameters=parameters,
-                                   kernel_name="python3", cwd=str(NOTEBOOKS_DIR), execution_timeout=cell_timeout,
-                                   progress_bar=False, log_output=True, stdout_file=sys.stdout,
-                                   stderr_file=sys.stderr)
-    except PapermillExecutionError as error:
-        source = error.source.strip().splitlines()
-        outcome.error = (f"[{stem}] FAILED in cell {error.cell_index} (execution count {error.exec_count}, "
-                         f"starting {source[0] if source else ''!r}): {error.ename}: {error.evalue}\n"
-                         f"  partly executed notebook kept at {shown}")
-    except Exception as error:  # kernel death, cell timeout, a missing kernel: name it the same way
-        outcome.error = f"[{stem}] FAILED: {type(error).__name__}: {error}\n  notebook kept at {shown}"
-    else:
-        if metrics_file.is_file():
-            outcome.record = read_json(metrics_file)
-        else:
-            outcome.error = f"[{stem}] FAILED: the notebook finished but wrote no {METRICS_FILE} into {out_dir}"
-    log(outcome.error or f"[{stem}] done in {time.perf_counter() - started:.0f} s")
-    return outcome
-
-
-@contextlib.contextmanager
-def publish_lock():
-    """One publisher at a time: runners that finish together publish one after the other, never interleaved."""
-    RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUNS_DIR / ".publish.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def run_folder(mode, stem, seed=None):
-    """A new, empty folder for one execution: runs/<mode>/<stem>/[seed-<seed>-]<time>-<pid>[-<n>]."""
-    name = f"{'' if seed is None else f'seed-{seed}-'}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    parent = RUNS_DIR / mode / stem
-    parent.mkdir(parents=True, exist_ok=True)
-    for number in range(1000):
-        folder = parent / (name if number == 0 else f"{name}-{number}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-    raise SeriesError(f"could not make a new run folder in {parent}")
-
-
-def publish_single(outcome):
-    """Make a successful full run the committed one: model, notebook, metrics, figures."""
-    out_dir = outcome.notebook.parent
-    atomic_copy(out_dir / MODEL_FILE, RESULTS_DIR / f"{outcome.stem}.pt")  # the record holds its SHA-256
-    atomic_copy(outcome.notebook, NOTEBOOKS_DIR / f"{outcome.stem}.ipynb")
-    write_json(outcome.record, RESULTS_DIR / f"{outcome.stem}.json")
-    for name in FIGURES:
-        if (out_dir / f"{name}.png").is_file():
-            atomic_copy(out_dir / f"{name}.png", IMAGES_DIR / f"{outcome.stem}_{name}.png")
-
-
-@dataclass
-class NotebookRun:
-    """One execution as a worker receives it."""
-
-    stem: str
-    parameters: dict  # papermill's, output_dir included (relative to notebooks/: the same in every copy)
-    cell_timeout: int
-    data_dir: str  # the driver's MNIST folder; a worker that cannot see it fetches MNIST into its own
-
-
-def execute_run(job):
-    """Execute one notebook in this process's copy of the project; returns its record, error and files (bytes)."""
-    link_data_folder(job.data_dir)
-    out_dir = (NOTEBOOKS_DIR / job.parameters["output_dir"]).resolve()
-    outcome = execute(job.stem, job.parameters, out_dir, job.cell_timeout, print)
-    files = {path.name: path.read_bytes() for path in out_dir.iterdir() if path.is_file()}
-    return {"record": outcome.record, "error": outcome.error, "files": files}
-
-
-def store(finished):
-    """The Outcome of a finished execution, its files written into its run folder here (a worker's copy is gone)."""
-    job = finished.job
-    out_dir = (NOTEBOOKS_DIR / job.parameters["output_dir"]).resolve()
-    outcome = Outcome(job.stem, job.parameters.get("seed"), out_dir / f"{job.stem}.ipynb")
-    if finished.error:  # the worker died, or the run raised outside papermill
-        outcome.error = f"[{job.stem}] FAILED: {finished.error}"
-        return outcome
-    for name, data in finished.result["files"].items():
-        if not (out_dir / name).is_file():  # a run made here wrote them itself
-            atomic_write(out_dir / name, lambda file, data=data: file.write(data))
-    outcome.record, outcome.error = finished.result["record"], finished.result["error"]
-    return outcome
-
-
-def seeds_path(stem):
-    return RESULTS_DIR / f"{stem}.seeds.json"
-
-
-def expected_experiment(stem, parameters):
-    """The experiment a run of `stem` with these papermill parameters trains (what its config cell builds)."""
-    from dataclasses import fields
-
-    from utils.config import RunConfig
-
-    defaults = {name: parse_value(text) for name, text in notebook_parameters(stem).items()}  # source text
-    knobs = {**defaults, **parameters}
-    config_knobs = {k: v for k, v in knobs.items() if k in {f.name for f in fields(RunConfig)}}
-    # the device decides no number (experiment() leaves it out), and this machine may lack the one asked for
-    return RunConfig.from_recipe(stem, **{**config_knobs, "device": "cpu"}).experiment()
-
-
-def record_experiment(record):
-    """The experiment of a stored record; None when today's code cannot read its config."""
+def sweep_config(stem, seed, overrides, smoke, device, data_dir):
+    """The RunConfig of one seed of a sweep: the notebook's recipe with the -p values, as its config cell builds it;
+    a bad value is refused naming the parameter."""
     from utils.config import RunConfig
 
     try:
-        return RunConfig(**{**record["config"], "device": "cpu"}).experiment()
-    except (KeyError, TypeError, ValueError):
-        return None
+        return RunConfig.from_recipe(stem, **{**overrides, "seed": seed, "smoke": smoke, "device": device,
+                                              "data_dir": data_dir})
+    except ValueError as error:
+        raise RequestError(f"{stem}: {error}") from None
 
 
-def device_kind(record):
-    return str(record.get("device", "cpu")).split(":")[0]
-
-
-def finished_seeds(stem, seeds, overrides, device):
+def finished_seeds(stem, seeds, overrides, device, data_dir="data"):
     """{seed: record} of the seeds whose stored record is this sweep's run: same experiment, same kind of device."""
-    path = seeds_path(stem)
-    stored = read_json(path) if path.is_file() else []
-    return {r["seed"]: r for r in stored if r.get("seed") in seeds and device_kind(r) == device
-            and record_experiment(r) == expected_experiment(stem, {**overrides, "seed": r["seed"]})}
+    stored = {r["seed"]: r for r in records_in(seeds_path(stem))}
+    return {seed: stored[seed] for seed in seeds if seed in stored and is_current(
+        stored[seed], sweep_config(stem, seed, overrides, False, "cpu", data_dir).to_dict(), device)}
 
 
-def recipe_of(record):
-    """What a seeds record's run trained, but for its seed: equal for every seed of one sweep."""
-    experiment = record_experiment(record) or {}
-    return {key: value for key, value in experiment.items() if key != "seed"}, device_kind(record)
+def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log, resources):
+    """Execute each notebook with papermill; publish each full run that succeeds."""
+    mode = "smoke" if smoke else "full"
+    outcomes = {}
+
+    def finish(finished):
+        outcome = collect(finished)
+        outcomes[jobs.index(finished.job)] = outcome
+        log(outcome.error or f"[{outcome.stem}] finished{f' on {finished.node}' if finished.node else ''}")
+        if publish and not smoke and not outcome.error:
+            publish_notebook_run(outcome)
+
+    with Pool(resources, len(stems), log) as pool:
+        if not pool.local:
+            from utils.mnist import ensure_mnist
+
+            ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
+        # output_dir relative to notebooks/ (the kernel's working directory): a published notebook names no local path
+        jobs = [NotebookRun(stem, {**overrides, "smoke": smoke,
+                                   "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR)},
+                            cell_timeout, data_dir) for stem in stems]
+        pool.run(execute_run, jobs, finish)
+    return [outcomes[index] for index in sorted(outcomes)]
 
 
-def add_seed_record(stem, record, log):
-    """Put one finished seed's record into results/<stem>.seeds.json. The file is one table: records of another
-    recipe or another kind of device go (git keeps the old file), and so does an older run of the same seed."""
-    path = seeds_path(stem)
+def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources):
+    """Train each (notebook recipe, seed) with utils.run; add each finished full run to its seeds file."""
+    from utils.mnist import ensure_mnist
+    from utils.run import Job, run_job
 
-    def add(stored):
-        same = [r for r in stored if recipe_of(r) == recipe_of(record)]
-        if len(same) < len(stored):
-            log(f"[{stem}] {path.name}: {len(stored) - len(same)} records of another recipe or kind of device "
-                f"replaced by this sweep's (one table holds one recipe on one kind of device)")
-        kept = [r for r in same if r["seed"] != record["seed"]]
-        return sorted(kept + [record], key=lambda r: r["seed"])
+    for stem in stems:  # refuse a bad value before anything runs
+        sweep_config(stem, seeds[0], overrides, smoke, "cpu", data_dir)
+    outcomes = {}
 
-    update_json(path, add, default=[])
+    def finish(finished):
+        stem, seed = finished.job.notebook, finished.job.config["seed"]
+        outcome = Outcome(stem, seed, None, finished.result, finished.error and f"[{stem}] seed {seed} FAILED: "
+                                                                                f"{finished.error}")
+        outcomes[stem, seed] = outcome
+        if outcome.error:
+            log(outcome.error)
+            return
+        log(f"[{stem}] seed {seed} finished: min of the last 3 epochs {min(outcome.record['test_acc'][-3:]):.2f} %, "
+            f"fit() {outcome.record['fit_seconds']:.0f} s{f' on {finished.node}' if finished.node else ''}")
+        if publish and not smoke:
+            publish_seed_run(stem, outcome.record, log)
+
+    wanted = [(stem, seed) for stem in stems for seed in seeds]
+    with Pool(resources, len(wanted), log) as pool:
+        if publish and not smoke:
+            done = {stem: finished_seeds(stem, seeds, overrides, pool.device, data_dir) for stem in stems}
+            skipped = sum(len(found) for found in done.values())
+            if skipped:
+                log(f"{skipped} of {len(wanted)} runs are already in results/<notebook>.seeds.json: skipped")
+            wanted = [(stem, seed) for stem, seed in wanted if seed not in done[stem]]
+        ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
+        jobs = [Job(sweep_config(stem, seed, overrides, smoke, overrides.get("device", pool.run_device),
+                                 data_dir).to_dict(), "sweep", stem) for stem, seed in wanted]
+        pool.run(run_job, jobs, finish)
+    return [outcomes[key] for key in [(stem, seed) for stem in stems for seed in seeds] if key in outcomes]
 
 
 def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
         log=print, resources=None):
-    """Execute the chosen notebooks (each seed when `seeds`); returns the Outcomes, in the order asked for.
-
-    resources: utils.scale.Resources (--address, --cpus-per-run, --gpus-per-run); several executions go to Ray."""
+    """Execute the chosen notebooks, or train their recipes over `seeds`; returns the Outcomes in the order asked
+    for. resources: utils.scale.Resources (--address, --cpus-per-run, --gpus-per-run); several runs go to Ray."""
     overrides = dict(overrides or {})
     if isinstance(overrides.get("data_dir"), str):  # the caller's relative path, not one inside notebooks/
         overrides["data_dir"] = os.path.abspath(overrides["data_dir"])
@@ -281,51 +133,17 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
     for stem in stems:  # refuse a bad request before anything runs
         check_overrides(stem, overrides, seeds)
     resources = (resources or Resources()).check()
+    announce()  # the command line main() stated, else this process's own: the records name it
     os.environ[HEADLESS_ENV] = "1"  # kernels inherit it: one printed line per epoch, no live bar
-    mode = "smoke" if smoke else "full"
-    data_dir = str(overrides.get("data_dir", ROOT / "data"))
-    order = [(stem, seed) for stem in stems for seed in seeds or [None]]
-    wanted = list(order)  # less the seeds already stored, below
-    outcomes = []
-
-    def finish(finished):
-        outcome = store(finished)
-        outcomes.append(outcome)
-        log(outcome.error or f"[{outcome.stem}]{'' if outcome.seed is None else f' seed {outcome.seed}'} "
-                             f"finished{f' on {finished.node}' if finished.node else ''}")
-        if smoke or not publish or outcome.error:
-            return
-        with publish_lock():
-            if seeds:
-                add_seed_record(outcome.stem, outcome.record, log)
-            else:
-                publish_single(outcome)
-            refresh_readme()
-
-    with Pool(resources, len(wanted), log) as pool:
-        if seeds and publish and not smoke:
-            done = {stem: finished_seeds(stem, seeds, overrides, pool.device) for stem in stems}
-            skipped = sum(len(found) for found in done.values())
-            if skipped:
-                log(f"{skipped} of {len(wanted)} runs are already in results/<notebook>.seeds.json: skipped")
-            wanted = [(stem, seed) for stem, seed in wanted if seed not in done[stem]]
-        if len(wanted) > 1 or not pool.local:
-            from utils.mnist import ensure_mnist
-
-            ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
-        jobs = []
-        for stem, seed in wanted:
-            parameters = {**overrides, "smoke": smoke}
-            if seed is not None:
-                parameters["seed"] = seed
-            # relative to notebooks/ (the kernel's working directory): a published notebook names no local path
-            parameters["output_dir"] = os.path.relpath(run_folder(mode, stem, seed), NOTEBOOKS_DIR)
-            jobs.append(NotebookRun(stem, parameters, cell_timeout, data_dir))
-        pool.run(execute_run, jobs, finish)
-    return sorted(outcomes, key=lambda outcome: order.index((outcome.stem, outcome.seed)))
+    data_dir = str(overrides.pop("data_dir", ROOT / "data"))
+    if seeds:
+        return run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
+    return run_notebooks(stems, smoke, {**overrides, "data_dir": data_dir}, publish, cell_timeout, data_dir, log,
+                         resources)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m utils.series", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the notebooks and their parameters")
@@ -347,9 +165,10 @@ def main(argv=None):
                 print(f"{stem}: " + ", ".join(f"{k}={v}" for k, v in notebook_parameters(stem).items()))
             return 0
         seeds = parse_seeds(args.seeds) if args.seeds else None
+        announce(command_line(["utils.series", *argv]))
         outcomes = run(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
                        not args.no_publish, args.cell_timeout, resources=resources_from(args))
-    except (SeriesError, SchedulingError) as error:
+    except (RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

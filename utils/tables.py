@@ -7,16 +7,27 @@ import statistics
 from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
 
 
+def known(value):
+    """A record's value, or '?' where the record never had it (its `unknown` list names the field)."""
+    return "?" if value is None else value
+
+
 def machine_short(record):
-    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name; older records say less (older
-    ablation records only their thread count)."""
-    if record.get("gpu"):
+    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name."""
+    if record["gpu"]:
         return record["gpu"]
-    if "cpu_capability" not in record:
-        if "threads" in record:
-            return f"cpu ×{record['threads']}"
-        return f"{record.get('device', 'cpu')} (machine not recorded)"
-    return f"{record['device']} {record['cpu_capability']} ×{record['threads']}"
+    return f"{known(record['device'])} {known(record['cpu_capability'])} ×{known(record['threads'])}"
+
+
+def code_short(record):
+    """Which code made a run: its commit (7 digits, '+' when utils/ had uncommitted changes), else the hash of
+    utils/ (a copy without git), else 'unknown'."""
+    code = record["code"]
+    if code is None:
+        return "unknown"
+    if code["commit"]:
+        return code["commit"][:7] + ("+" if code["dirty"] else "")
+    return f"utils {code['utils_sha256'][:7]}"
 
 
 def _yes_no(flag):
@@ -31,13 +42,13 @@ def escape(text):
 def results_table(records):
     """One row per published single run."""
     rows = ["| notebook | model | params | epochs | seed | best test acc | min of last 3 | first epoch ≥ 99.4 % "
-            "| target | s/epoch | machine |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+            "| target | s/epoch | machine | code |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|"]
     for r in records:
         seconds = statistics.mean(r["epoch_seconds"])
         rows.append(f"| [{r['notebook']}](notebooks/{r['notebook']}.ipynb) | `{r['model']}` | {r['params']:,} "
                     f"| {r['epochs']} | {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
                     f"| {r['first_epoch_at_target'] or '–'} | {_yes_no(r['target_reached'])} | {seconds:.1f} "
-                    f"| {machine_short(r)} |")
+                    f"| {machine_short(r)} | {code_short(r)} |")
     return "\n".join(rows)
 
 
@@ -53,7 +64,7 @@ def spread_text(records):
 def time_text(records):
     """One sentence on fit()'s wall time over the runs (records made before runs were timed give ''): the figure
     of the speedrun is its median, when every run holds the target."""
-    times = [r["fit_seconds"] for r in records if r.get("fit_seconds") is not None]
+    times = [r["fit_seconds"] for r in records if r["fit_seconds"] is not None]
     if len(times) < len(records) or not records:
         return ""
     held = sum(r["target_reached"] for r in records)
@@ -83,11 +94,12 @@ def seeds_table(title, records):
     """A recipe's runs over seeds: a summary sentence (spread_text, and time_text once runs are timed), then one
     row per seed."""
     machines = sorted({machine_short(r) for r in records})
+    codes = sorted({code_short(r) for r in records})
     timing = time_text(records)
     summary = " ".join(filter(None, [spread_text(records), timing]))
     timed = bool(timing)
     rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
-            f"epochs, {', '.join(machines)}: {summary}", "",
+            f"epochs, {', '.join(machines)}, code {', '.join(codes)}: {summary}", "",
             "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |"
             + (" fit() s |" if timed else ""), "|---:|---:|---:|---:|---:|---|" + ("---:|" if timed else "")]
     for r in sorted(records, key=lambda r: r["seed"]):
@@ -97,9 +109,10 @@ def seeds_table(title, records):
     return "\n".join(rows)
 
 
-def ablation_table(records, order, seconds=False):
-    """Per variant (in `order`), parameters and the mean ± sd and lowest over seeds of the last-3-epoch minimum;
-    with `seconds`, also the mean wall time of its fit() (comparable only between runs made one at a time).
+def ablation_table(records, titles, seconds=False):
+    """Per variant (titles: {id: title}, in table order), parameters and the mean ± sd and lowest over seeds of the
+    last-3-epoch minimum, the machine and the code; with `seconds`, also the mean wall time of its fit()
+    (comparable only between runs made one at a time).
 
     Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
     against the base's other seeds.
@@ -109,19 +122,31 @@ def ablation_table(records, order, seconds=False):
         by_variant.setdefault(record["variant"], []).append(record)
     base = {r["seed"]: min_last(r["test_acc"]) for r in by_variant.get("base", [])}
     rows = ["| variant | params | seeds | min(last 3): mean ± sd | worst seed | mean best | at target "
-            "| Δ vs base, same seeds | machine |" + (" fit() s |" if seconds else ""),
-            "|---|---:|---|---:|---:|---:|---:|---:|---|" + ("---:|" if seconds else "")]
-    for name in [n for n in order if n in by_variant]:
+            "| Δ vs base, same seeds | machine | code |" + (" fit() s |" if seconds else ""),
+            "|---|---:|---|---:|---:|---:|---:|---:|---|---|" + ("---:|" if seconds else "")]
+    for name in [n for n in titles if n in by_variant]:
         runs = sorted(by_variant[name], key=lambda r: r["seed"])
         s = spread(runs)
         sd = f" ± {s['sd']:.2f}" if s["runs"] > 1 else ""
         shared = [(r["seed"], min_last(r["test_acc"])) for r in runs if r["seed"] in base]
         delta = f"{statistics.mean(w - base[seed] for seed, w in shared):+.2f}" if shared else "–"
         machines = ", ".join(sorted({machine_short(r) for r in runs}))
-        rows.append(f"| {escape(name)} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
+        codes = ", ".join(sorted({code_short(r) for r in runs}))
+        rows.append(f"| {escape(titles[name])} | {runs[0]['params']:,} | {', '.join(str(r['seed']) for r in runs)} "
                     f"| {s['mean']:.2f}{sd} % | {s['lowest']:.2f} % "
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
-                    f"| {s['at_target']}/{s['runs']} | {delta} | {machines} |"
-                    + (f" {statistics.mean(r['seconds'] for r in runs):.1f} |" if seconds else ""))
+                    f"| {s['at_target']}/{s['runs']} | {delta} | {machines} | {codes} |"
+                    + (f" {statistics.mean(r['fit_seconds'] for r in runs):.1f} |" if seconds else ""))
     return "\n".join(rows)
 
+
+def provenance_table(files):
+    """Per results file ({name: records}): how many records, the commands that made them, their code and
+    machines; a record made before records said so counts as 'unknown'."""
+    rows = ["| result | records | command | code | machine |", "|---|---:|---|---|---|"]
+    for name, records in files.items():
+        commands = sorted({r["command"] or "unknown" for r in records})
+        rows.append(f"| `{name}` | {len(records)} | {'<br>'.join(f'`{escape(c)}`' for c in commands)} "
+                    f"| {', '.join(sorted({code_short(r) for r in records}))} "
+                    f"| {', '.join(sorted({machine_short(r) for r in records}))} |")
+    return "\n".join(rows)

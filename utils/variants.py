@@ -1,42 +1,46 @@
-"""An ablation's data side: the config of each (variant, seed) run, and which stored records still count.
+"""An ablation's data side: its variants by id, the config of each (variant, seed) run, and its current records.
 
 The variants themselves are data in utils.recipes.ABLATIONS; `python -m utils.ablation` runs them and a notebook
 shows their table (utils.tables.ablation_table) from the records this module loads.
 """
+from dataclasses import dataclass
+
 from utils.config import RunConfig
-from utils.files import read_json
-from utils.project import RESULTS_DIR
+from utils.store import ablation_path, is_current, records_in
 from utils.recipes import ABLATIONS
 
 
-def ablation_path(stem):
-    """Where the ablation records of notebook `stem` are kept."""
-    return RESULTS_DIR / f"{stem[:2]}_ablation.json"  # results/06_ablation.json for 06_smallest
+@dataclass(frozen=True)
+class Ablation:
+    stem: str
+    base: dict  # the RunConfig fields every variant changes
+    variants: dict  # {id: (title, RunConfig changes)}, in table order
+
+    @property
+    def titles(self):
+        """{id: title}, in table order."""
+        return {name: title for name, (title, _) in self.variants.items()}
+
+    def config(self, name, seed, data_dir="data", device="cpu"):
+        """The RunConfig of one (variant, seed) run."""
+        if name not in self.variants:
+            raise ValueError(f"unknown variant {name!r} of {self.stem}; known: {', '.join(self.variants)}")
+        return RunConfig(**{**self.base, **self.variants[name][1]}, seed=seed, device=device, data_dir=str(data_dir))
+
+    def current(self, records):
+        """The records that are runs of their variant as ABLATIONS defines it now (the same experiment)."""
+        return [r for r in records if r.get("variant") in self.variants
+                and is_current(r, self.config(r["variant"], r["seed"]).to_dict())]
 
 
-def variants(stem):
-    """(base, {variant name: RunConfig changes}) of notebook `stem`'s ablation."""
+def ablation(stem):
+    """Notebook `stem`'s ablation."""
     if stem not in ABLATIONS:
         raise ValueError(f"no ablation for {stem!r}; ablations: {', '.join(ABLATIONS)}")
-    return ABLATIONS[stem]
-
-
-def variant_config(stem, name, seed, data_dir="data", device="cpu"):
-    """The RunConfig of one (variant, seed) run."""
-    base, changes = variants(stem)
-    if name not in changes:
-        raise ValueError(f"unknown variant {name!r} of {stem}; known: {list(changes)}")
-    return RunConfig(**{**base, **changes[name]}, seed=seed, device=device, data_dir=str(data_dir))
-
-
-def current_records(stem, records):
-    """The records that still describe their variant as ABLATIONS defines it now (the same experiment)."""
-    _, changes = variants(stem)
-    return [r for r in records if r.get("variant") in changes and "experiment" in r
-            and r["experiment"] == variant_config(stem, r["variant"], r["seed"]).experiment()]
+    base, variants = ABLATIONS[stem]
+    return Ablation(stem, base, variants)
 
 
 def load_ablation(stem, path=None):
     """The current records of notebook `stem`'s ablation; none when it has not run yet."""
-    path = path or ablation_path(stem)
-    return current_records(stem, read_json(path)) if path.is_file() else []
+    return ablation(stem).current(records_in(path or ablation_path(stem)))

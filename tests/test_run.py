@@ -1,0 +1,34 @@
+"""One unit of work: a seeds sweep, an ablation and a bench measurement all train through utils.run.train."""
+import dataclasses
+
+from utils import ablation, bench, run, series
+from utils.recipes import RECIPES
+from utils.store import records_in
+
+SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)
+
+
+def test_a_seeds_sweep_an_ablation_and_a_bench_measurement_call_the_one_train(mnist_dir, small_mnist, tmp_path,
+                                                                              monkeypatch):
+    calls = []
+    real = run.train
+
+    def spy(config, kind, *args, **kwargs):
+        calls.append(kind)
+        return real(config, kind, *args, **kwargs)
+
+    assert bench.train is run.train  # the bench imports the same function
+    monkeypatch.setattr(run, "train", spy)
+    monkeypatch.setattr(bench, "train", spy)
+
+    (swept,) = series.run(["05"], smoke=True, seeds=[4], log=lambda line: None)
+    assert not swept.error and swept.record["kind"] == "sweep" and swept.record["seed"] == 4
+
+    monkeypatch.setitem(ablation.ABLATIONS, "05_garam_masala", (SMOKE, {"base": ("base", {})}))
+    path = tmp_path / "05_ablation.json"
+    ablation.run_ablation("05_garam_masala", [0], path=path, data_dir=mnist_dir, log=lambda line: None)
+    (ablated,) = records_in(path)
+    assert ablated["kind"] == "ablation" and ablated["variant"] == "base"
+
+    bench.recipe_cost(dataclasses.replace(small_mnist, augment={"rotate": 7.0}), repeats=1)
+    assert calls == ["sweep", "ablation", "bench", "bench"]

@@ -1,0 +1,47 @@
+"""What the commands share on their command lines: notebook names, seed lists, -p values, and refusing a request.
+
+Standard library only: a command refuses a bad request before it loads torch or starts anything.
+"""
+import ast
+import re
+
+from utils.project import notebook_stems
+
+
+class RequestError(Exception):
+    """A request a command refuses before running anything."""
+
+
+def resolve(names):
+    """Stems for names given as '05', '05_garam_masala' or 'garam_masala'; all notebooks when none."""
+    stems = notebook_stems()
+    if not names:
+        return stems
+    chosen = []
+    for name in names:
+        matches = [s for s in stems if name in (s, s[:2], s[3:])]
+        if len(matches) != 1:
+            raise RequestError(f"unknown notebook {name!r}; known: {', '.join(stems)}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def parse_value(text):
+    """A -p value as a Python literal (15, 0.01, True, 'cpu'); anything else stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_seeds(texts):
+    """Seeds from '0-9' (a range, both ends included), '3' or several of them: [0, 1, ..., 9]."""
+    seeds = []
+    for text in texts:
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", text.strip())
+        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise RequestError(f"--seeds {text!r}: give seeds as N or as a range LOW-HIGH (e.g. 0-9)")
+        seeds += range(int(match[1]), int(match[2] or match[1]) + 1)
+    if len(set(seeds)) != len(seeds):
+        raise RequestError(f"--seeds {' '.join(texts)}: a seed is given twice")
+    return seeds
