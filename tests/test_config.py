@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from utils.config import RunConfig
+from utils.config import SMOKE_EPOCHS, RunConfig
 
 
 @pytest.mark.parametrize("field, value, allowed", [
@@ -42,9 +42,11 @@ def test_unknown_augment_key_is_refused():
         RunConfig(model="dropout", augment={"rotate": 5, "mixup": 1})
 
 
-def test_smoke_trains_one_epoch_but_still_checks_epochs():
-    assert RunConfig(model="dropout", epochs=15, smoke=True).epochs == 1
-    smoke = RunConfig.from_recipe("05_garam_masala", smoke=True)  # clean last 3 epochs, of 1
+def test_smoke_trains_a_few_epochs_but_still_checks_epochs():
+    assert RunConfig(model="dropout", epochs=15, smoke=True).epochs == SMOKE_EPOCHS == 3
+    assert RunConfig(model="dropout", epochs=2, smoke=True).epochs == 2
+    smoke = RunConfig.from_recipe("07_speedrun", smoke=True)  # clean last 4 epochs, of 3
+    assert smoke.clean_epochs == 3
     assert RunConfig(**smoke.to_dict()).to_dict() == smoke.to_dict()  # a saved smoke config loads again
     with pytest.raises(ValueError, match="RunConfig.epochs=0"):
         RunConfig(model="dropout", epochs=0, smoke=True)

@@ -6,7 +6,7 @@ import sys
 import pytest
 from ray import cloudpickle  # the copy Ray pickles tasks with
 
-from utils import ablation, series, store
+from utils import ablation, series, store, sweep
 from utils.config import RunConfig
 from utils.files import read_json, write_json
 from utils.recipes import RECIPES
@@ -15,7 +15,7 @@ from utils.scale import Pool, Resources, SchedulingError, set_threads
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module by name
 
-SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)  # one epoch on 5,000 real images: seconds per run
+SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)  # 3 epochs on 5,000 real images: seconds per run
 
 
 def smoke_run(seed, data_dir, variant="base"):
@@ -129,10 +129,10 @@ def test_a_seeds_sweep_skips_the_seeds_it_has_and_keeps_one_kind_of_device(tmp_p
 
     write_json([record(0), record(1, lr=0.05), record(2)], tmp_path /
                f"{stem}.seeds.json")
-    done = series.finished_seeds(stem, [0, 1, 2, 3], {}, "cpu")
+    done = sweep.finished_seeds(stem, [0, 1, 2, 3], {}, "cpu")
     assert sorted(done) == [0, 2]  # seed 1 was trained with another LR: it runs again
-    assert series.finished_seeds(stem, [0, 1, 2, 3], {"lr": 0.05}, "cpu").keys() == {1}
-    assert series.finished_seeds(stem, [0, 1, 2, 3], {}, "cuda") == {}
+    assert sweep.finished_seeds(stem, [0, 1, 2, 3], {"lr": 0.05}, "cpu").keys() == {1}
+    assert sweep.finished_seeds(stem, [0, 1, 2, 3], {}, "cuda") == {}
     lines = []
     store.add_seed_record(stem, record(3), lines.append)  # the sweep's seeds join the ones of its recipe ...
     assert read_json(tmp_path / f"{stem}.seeds.json") == [record(0), record(2), record(3)]  # ... not seed 1's LR

@@ -78,3 +78,13 @@ def test_adding_records_replaces_the_same_run_and_keeps_the_others(tmp_path):
     again = {"variant": "base", "seed": 0, "test_acc": [3.0]}
     assert add_records(path, [again], same_seed) == [first[1], again]
     assert records_in(path) == [first[1], again]
+
+
+def test_every_seeds_file_of_a_notebooks_recipe_holds_current_records_only():
+    """results/<stem>.seeds.json is the recipe's table: a later sweep skips its seeds and adds to it."""
+    from utils.store import seeds_path
+
+    for stem in notebook_stems():
+        for record in records_in(seeds_path(stem)):
+            assert is_current(record, RunConfig.from_recipe(stem, seed=record["seed"], device="cpu").to_dict(),
+                              record["device"]), (stem, record["seed"])

@@ -17,33 +17,35 @@ from utils.cli import RequestError, parse_seeds, resolve
 from utils.experiment import same_experiment
 from utils.mnist import ensure_mnist
 from utils.project import ROOT
-from utils.provenance import announce, command_line
+from utils.provenance import announced, command_line
 from utils.recipes import ABLATIONS
 from utils.run import Job, run_job
 from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
-from utils.store import ablation_path, add_records, records_in
+from utils.publish import refresh_published
+from utils.store import ablation_path, add_records, device_kind, records_in
 from utils.tables import ablation_table
 from utils.variants import ablation
 
 
 def same_run(one, other):
-    """Two records of one run: variant, seed and experiment."""
-    return ((one["variant"], one["seed"]) == (other["variant"], other["seed"])
+    """Two records of one run: variant, seed, experiment and kind of device."""
+    return ((one["variant"], one["seed"], device_kind(one)) == (other["variant"], other["seed"], device_kind(other))
             and same_experiment(one["config"], other["config"]))
 
 
-def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print):
-    """Run the missing (variant, seed) pairs of `stem`'s ablation, adding each record to `path` as it ends.
+def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print,
+                 command=None):
+    """Run the missing (variant, seed) pairs of `stem`'s ablation, adding each record to `path` as it ends (and,
+    for the store's own file, rebuilding the README's provenance). command: what the records name.
 
     Returns every record in `path` afterwards; a run that failed is logged and leaves no record."""
     plan = ablation(stem)
     path = path or ablation_path(stem)
-    names = names or list(plan.variants)
+    names = list(dict.fromkeys(names or plan.variants))
     unknown = sorted(set(names) - set(plan.variants))
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)} of {stem}; known: {', '.join(plan.variants)}")
     resources = (resources or Resources()).check()
-    announce()  # the command line main() stated, else this process's own: the records name it
     records = records_in(path)
     current = plan.current(records)
     done = {(r["variant"], r["seed"]) for r in current}
@@ -61,11 +63,13 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
             return
         record = finished.result
         records = add_records(path, [record], same_run)  # the file as it is now: others may have added to it
+        if path == ablation_path(stem):
+            refresh_published()
         log(f"{record['variant']} seed {record['seed']}: min of last 3 {min(record['test_acc'][-3:]):.2f} %, "
             f"{record['fit_seconds']:.0f} s ({record['threads']} threads, {finished.node})")
 
     ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch
-    with Pool(resources, len(todo), log) as pool:
+    with announced(command), Pool(resources, len(todo), log) as pool:
         jobs = [Job(plan.config(name, seed, data_dir, pool.run_device).to_dict(), "ablation", stem, name)
                 for name, seed in todo]
         pool.run(run_job, jobs, keep)
@@ -85,8 +89,8 @@ def main(argv=None):
         seeds = parse_seeds(args.seeds)
         plan = ablation(stem)
         wanted = {(name, seed) for name in args.only or plan.variants for seed in seeds}
-        announce(command_line(["utils.ablation", *argv]))
-        records = run_ablation(stem, seeds, args.only, resources_from(args))
+        records = run_ablation(stem, seeds, args.only, resources_from(args),
+                               command=command_line(["utils.ablation", *argv]))
     except (ValueError, RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

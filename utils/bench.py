@@ -35,7 +35,7 @@ from utils.engine import evaluate, make_optimizer, train_epoch
 from utils.graphs import GraphedForward
 from utils.models import build
 from utils.project import ROOT
-from utils.provenance import announce, command_line
+from utils.provenance import announced, command_line
 from utils.recipes import FIRST_RECIPE_05, RECIPES
 from utils.run import Job, run_job, train
 from utils.scale import SchedulingError, add_arguments, resources_from
@@ -244,7 +244,6 @@ def throughput(data_dir, device, runs, epochs, resources):
                                           data_dir=str(data_dir)).to_dict(), "bench", "05_garam_masala")
                 for seed in range(runs)]
 
-    announce()  # before Ray starts: its workers' records name this command
     threads = torch.get_num_threads()
     started = time.perf_counter()
     for job in jobs(str(device)):
@@ -252,7 +251,7 @@ def throughput(data_dir, device, runs, epochs, resources):
     sequential = time.perf_counter() - started
     print(f"one after another, {threads} threads: {runs} runs in {sequential:.1f} s", flush=True)
     started = time.perf_counter()
-    with Pool(resources, runs) as pool:
+    with announced(), Pool(resources, runs) as pool:  # the workers' records name this command
         ready = time.perf_counter()
         finished = pool.run(run_job, jobs(pool.run_device))
     done = time.perf_counter()  # after Ray's shutdown too: a command pays for it
@@ -288,7 +287,6 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="--throughput: epochs per run")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    announce(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)]))
     augment = {} if args.no_augment else HEADLINE["augment"]
     try:
         device = resolve_device(args.device)
@@ -299,7 +297,8 @@ def main(argv=None):
           f"augment {augment or 'none'}")
     if args.throughput:
         try:
-            throughput(args.data_dir, device, args.runs, args.epochs, resources_from(args))
+            with announced(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)])):
+                throughput(args.data_dir, device, args.runs, args.epochs, resources_from(args))
         except SchedulingError as error:
             parser.exit(2, f"error: {error}\n")
         return

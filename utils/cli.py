@@ -13,7 +13,7 @@ class RequestError(Exception):
 
 
 def resolve(names):
-    """Stems for names given as '05', '05_garam_masala' or 'garam_masala'; all notebooks when none."""
+    """Stems for names given as '05', '05_garam_masala' or 'garam_masala' (each once); all notebooks when none."""
     stems = notebook_stems()
     if not names:
         return stems
@@ -23,7 +23,7 @@ def resolve(names):
         if len(matches) != 1:
             raise RequestError(f"unknown notebook {name!r}; known: {', '.join(stems)}")
         chosen.append(matches[0])
-    return chosen
+    return list(dict.fromkeys(chosen))
 
 
 def parse_value(text):

@@ -4,19 +4,29 @@ Its fields split in two: what the experiment *is* (`experiment()`: model, schedu
 number a run produces, and where it runs (utils.experiment.WHERE_FIELDS), which decides only how fast.
 """
 import inspect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 
 from utils.augment import check_augment
 from utils.experiment import differences, experiment_of
 from utils.models import MODELS, canonical_name
-from utils.recipes import RECIPES
+from utils.recipes import RECIPES, with_rules
+from utils.tables import recipe_table
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
 MAX_EPOCHS = 100
-SMOKE_EPOCHS = 1  # a smoke run trains this many epochs, whatever `epochs` says (it is still validated)
+SMOKE_EPOCHS = 3  # a smoke run trains at most this many epochs (fewer when `epochs` says so): resume can be tried
+
+
+class ConfigError(ValueError):
+    """A RunConfig field with a value it does not allow; the message names the field and what it allows.
+
+    In Jupyter it shows as that one line, without a traceback: the cause is the value, not the code."""
+
+    def _render_traceback_(self):  # IPython calls this instead of formatting a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 def resolve_device(name):
@@ -28,12 +38,12 @@ def resolve_device(name):
     except (RuntimeError, TypeError):
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"RunConfig.device={name!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise ConfigError(f"RunConfig.device={name!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"RunConfig.device={name!r} is not allowed: this machine has no CUDA GPU; "
-                         "use 'auto' or 'cpu'")
+        raise ConfigError(f"RunConfig.device={name!r} is not allowed: this machine has no CUDA GPU; "
+                          "use 'auto' or 'cpu'")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"RunConfig.device={name!r} is not allowed: this machine has no MPS device")
+        raise ConfigError(f"RunConfig.device={name!r} is not allowed: this machine has no MPS device")
     return device
 
 
@@ -59,7 +69,7 @@ class RunConfig:
     seed: int = 1  # draws the initial weights (utils.engine.build_model) and every epoch's randomness (fit)
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
-    smoke: bool = False  # one epoch on a few thousand samples: checks the plumbing, proves nothing
+    smoke: bool = False  # at most SMOKE_EPOCHS epochs on a few thousand samples: checks the plumbing, proves nothing
     checkpoint_dir: str = ""  # where best.pt and last.pt go; empty: no checkpoints
     eval_batch_size: int = 500  # on the CPU, small eval batches stay in cache: faster than 2000 or 10000
     cuda_graphs: bool = True  # on CUDA, replay the training forward and backward as CUDA graphs (utils.graphs)
@@ -68,20 +78,21 @@ class RunConfig:
         self.validate()
         self.model = canonical_name(self.model)
         if self.smoke:
-            self.epochs = SMOKE_EPOCHS
-            self.clean_epochs = min(self.clean_epochs, SMOKE_EPOCHS)  # the same training; the config stays valid
+            self.epochs = min(self.epochs, SMOKE_EPOCHS)
+            self.clean_epochs = min(self.clean_epochs, self.epochs)  # the same rule as a short run's (recipes)
 
     @classmethod
     def from_recipe(cls, stem, **changes):
-        """The config of notebook `stem`'s recipe (utils.recipes), with `changes` (seed, device, epochs, ...)."""
+        """The config of notebook `stem`'s recipe (utils.recipes), with `changes` (seed, device, epochs, ...) and
+        the recipe's rules between knobs (utils.recipes.with_rules)."""
         if stem not in RECIPES:
             raise ValueError(f"no recipe for {stem!r}; recipes: {', '.join(RECIPES)}")
-        return cls(**{**RECIPES[stem], **changes})
+        return cls(**with_rules(RECIPES[stem], changes))
 
     def validate(self):
         """Raise ValueError naming the first bad field and what it allows."""
         def bad(name, allowed):
-            raise ValueError(f"RunConfig.{name}={getattr(self, name)!r} is not allowed: {allowed}")
+            raise ConfigError(f"RunConfig.{name}={getattr(self, name)!r} is not allowed: {allowed}")
 
         try:
             factory = MODELS[canonical_name(self.model)]
@@ -128,7 +139,7 @@ class RunConfig:
         try:
             self.augment = check_augment(self.augment)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"RunConfig.augment={self.augment!r} is not allowed: {error}") from None
+            raise ConfigError(f"RunConfig.augment={self.augment!r} is not allowed: {error}") from None
         self.resolved_device  # raises for a device this machine lacks
 
     @property
@@ -138,6 +149,11 @@ class RunConfig:
 
     def to_dict(self):
         return asdict(self)
+
+    def _repr_markdown_(self):
+        """How Jupyter shows a config: its recipe as a table, each ingredient with what it does."""
+        return recipe_table(self.to_dict(), {f.name: f.default_factory() if callable(f.default_factory) else f.default
+                                             for f in fields(self)} | {"augment": check_augment({})})
 
     def experiment(self):
         """What this run trains, as JSON data: every field (defaults included) but where it runs.

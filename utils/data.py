@@ -16,7 +16,7 @@ from utils.mnist import load_raw
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD  # a black pixel after normalisation
-SMOKE_TRAIN_SAMPLES = 5000  # smoke runs: one epoch on this many real training images ...
+SMOKE_TRAIN_SAMPLES = 5000  # smoke runs: a few epochs on this many real training images ...
 SMOKE_TEST_SAMPLES = 2000  # ... and this many test images
 
 

@@ -60,6 +60,8 @@ class History:
     eval_seconds: list = field(default_factory=list)  # of which the test (and the average's BatchNorm recomputation)
     fit_seconds: float = None  # wall time of the fit() call that returned this History (of its part, if resumed)
     load_seconds: float = None  # what loading its MnistData into memory took, outside fit()
+    train_clean_acc: list = field(default_factory=list)  # fit(measure_train=True): the evaluated model on clean
+    # training images (the first RECALIBRATION_IMAGES), beside its test accuracy; empty when not measured
 
     def append(self, train, test, lr, seconds, eval_seconds):
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
@@ -96,6 +98,22 @@ def make_scheduler(optimizer, config, steps_per_epoch):
     if config.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma), False
     return None, False
+
+
+def lr_schedule(config, steps_per_epoch):
+    """The learning rate of every training step of a run of `config` (per step, as the scheduler sets it)."""
+    optimizer = make_optimizer(torch.nn.Linear(1, 1), config)
+    scheduler, per_batch = make_scheduler(optimizer, config, steps_per_epoch)
+    rates = []
+    for _ in range(config.epochs):
+        for _ in range(steps_per_epoch):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()  # no gradients: the weights stay; the scheduler wants a step before its own
+            if per_batch:
+                scheduler.step()
+        if scheduler is not None and not per_batch:
+            scheduler.step()
+    return rates
 
 
 def make_average(model, config):
@@ -206,11 +224,19 @@ def restore(path, config, model, optimizer, scheduler, average):
     return History(**state["history"]), state["epoch"]
 
 
-def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None):
+def last_checkpoint(config):
+    """The last.pt in config.checkpoint_dir, where an earlier run of it stopped (or finished), else None."""
+    path = Path(config.checkpoint_dir) / "last.pt" if config.checkpoint_dir else None
+    return path if path is not None and path.is_file() else None
+
+
+def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None, measure_train=False):
     """Train `model` on `data` as `config` says; returns the History of all epochs.
 
     resume_from: a last.pt written by an earlier fit of the same experiment; training continues after its epoch.
     stop_after_epoch: return after this epoch (1-based), as an interrupted run would; resume later.
+    measure_train: also evaluate, each epoch, the evaluated model on clean training images (history.train_clean_acc):
+    what the training curve, made by the weights being trained on the epoch's augmented images, is compared with.
     progress: 'bar', 'lines', 'none', or None: 'lines' when the runner set TINY_MNIST_HEADLESS, else 'bar'.
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
@@ -244,6 +270,10 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             if config.recalibrate_average:
                 recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
             test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
+            if measure_train:
+                count = min(len(data.train_labels), RECALIBRATION_IMAGES)
+                history.train_clean_acc.append(evaluate(evaluated, data.train_images[:count],
+                                                        data.train_labels[:count], config.eval_batch_size)["acc"])
             is_best = test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)

@@ -1,6 +1,6 @@
 """Executing a notebook headlessly with papermill, here or in a Ray worker, into a run folder of its own under runs/.
 
-Every execution gets a new, empty folder (runs/<mode>/<stem>/[seed-<seed>-]<time>-<pid>/) and leaves there the
+Every execution gets a new, empty folder (runs/<mode>/<stem>/<time>-<pid>/) and leaves there the
 executed notebook and what the notebook saved into its output_dir (metrics.json, model.pt, figures). A failure is
 caught and named (cell, error, where the partly executed notebook is kept), never raised.
 
@@ -72,9 +72,9 @@ def execute(stem, parameters, out_dir, cell_timeout, log):
     return outcome
 
 
-def run_folder(mode, stem, seed=None):
-    """A new, empty folder for one execution: runs/<mode>/<stem>/[seed-<seed>-]<time>-<pid>[-<n>]."""
-    name = f"{'' if seed is None else f'seed-{seed}-'}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+def run_folder(mode, stem):
+    """A new, empty folder for one execution: runs/<mode>/<stem>/<time>-<pid>[-<n>]."""
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     parent = RUNS_DIR / mode / stem
     parent.mkdir(parents=True, exist_ok=True)
     for number in range(1000):

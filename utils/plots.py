@@ -1,8 +1,9 @@
-"""Figures of a run: 2x2 train/test loss and accuracy curves, a grid of misclassified digits, sample digits.
+"""Figures of a run: loss and accuracy curves, misclassified and sample digits, augmented digits, the LR schedule.
 
 Each function returns a matplotlib Figure: a notebook shows it, utils.report.save_run writes it as a PNG.
 """
 import matplotlib.pyplot as plt
+import torch
 
 from utils.data import MNIST_MEAN, MNIST_STD
 from utils.metrics import TARGET_ACCURACY, min_last, spread
@@ -11,7 +12,9 @@ from utils.metrics import TARGET_ACCURACY, min_last, spread
 def plot_curves(history, title=""):
     """2x2 grid: train loss, test loss, train accuracy, test accuracy (with the 99.4 % line) per epoch.
 
-    `history` is a History or a metrics record (anything with the four lists as attributes or keys).
+    `history` is a History or a metrics record (anything with the four lists as attributes or keys). Where the
+    run measured it (train_clean_acc), the train accuracy panel also shows the evaluated model on clean training
+    images: the same model and images as clean as the test's, beside the training curve's.
     """
     get = history.get if isinstance(history, dict) else lambda name: getattr(history, name)
     epochs = range(1, len(get("test_acc")) + 1)
@@ -22,6 +25,12 @@ def plot_curves(history, title=""):
         axis.plot(epochs, get(name), marker="o", markersize=3)
         axis.set_title(label)
         axis.grid(alpha=0.3)
+    clean = get("train_clean_acc")
+    if clean and len(clean) == len(epochs):  # measured in every epoch (a run resumed from an unmeasured one is not)
+        axes[1, 0].lines[0].set_label("weights being trained, the epoch's training images")
+        axes[1, 0].plot(epochs, clean, marker="s", markersize=3, label="evaluated model, clean training images")
+        axes[1, 0].plot(epochs, get("test_acc"), linestyle=":", color="gray", label="evaluated model, test images")
+        axes[1, 0].legend(loc="lower right", fontsize=8)
     axes[1, 1].axhline(TARGET_ACCURACY, color="red", linestyle="--", linewidth=1, label=f"{TARGET_ACCURACY} %")
     axes[1, 1].legend(loc="lower right")
     for axis in axes[1]:
@@ -54,6 +63,31 @@ def plot_misclassified(images, labels, predictions, limit=30):
 def plot_samples(images, labels, count=20):
     """The first `count` digits with their labels."""
     return _digit_grid(images[:count], [f"label {int(y)}" for y in labels[:count]], "sample training digits")
+
+
+def plot_augmentation(data, count=10, seed=0):
+    """`count` training digits as they are (top row) and as one augmented epoch serves them (bottom row)."""
+    clean, labels = next(data.train_batches(count, torch.Generator().manual_seed(seed), augment=False))
+    warped, _ = next(data.train_batches(count, torch.Generator().manual_seed(seed)))  # same order, then warps
+    captions = [f"label {int(y)}" for y in labels] + ["augmented"] * count
+    return _digit_grid(torch.cat([clean, warped]), captions, f"training digits, augmented as {augment_text(data)}",
+                       columns=count)
+
+
+def augment_text(data):
+    return ", ".join(f"{name} {value:g}" for name, value in data.augment.items() if value) or "nothing"
+
+
+def plot_lr_schedule(rates, steps_per_epoch, title="learning rate per step"):
+    """The learning rate of every step (utils.engine.lr_schedule), over epochs."""
+    figure, axis = plt.subplots(figsize=(7, 2.6))
+    axis.plot([step / steps_per_epoch for step in range(len(rates))], rates)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("learning rate")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
 
 
 def plot_seeds(recipes):

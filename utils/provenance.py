@@ -5,10 +5,11 @@ capability (oneDNN and ATen pick other kernels for AVX2 and AVX-512, which round
 GPU the same GPU, torch, cuDNN and TF32 setting. The code is the commit of this checkout and whether utils/ (the code
 that trains) had uncommitted changes, with a hash of utils/ that needs no git.
 
-A command that runs notebooks or Ray tasks states itself once (`announce`): the processes it starts (notebook kernels,
+A command that runs notebooks or Ray tasks states itself (`announced`): the processes it starts (notebook kernels,
 Ray workers, which get a copy of the code without .git) inherit its command line and code identity through the
 environment, so every record names the command that asked for it.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -71,6 +72,8 @@ def code_identity():
     """{'commit', 'dirty', 'utils_sha256'} of the code here: dirty means uncommitted changes in utils/; without git
     (a Ray worker's copy, a zip download) commit and dirty are None."""
     try:
+        if Path(_git("rev-parse", "--show-toplevel")).resolve() != UTILS_DIR.parent:
+            raise OSError("a copy of the project inside another repository")
         commit = _git("rev-parse", "HEAD")
         dirty = bool(_git("status", "--porcelain", "--", "utils"))
     except (OSError, subprocess.SubprocessError):
@@ -83,8 +86,10 @@ def command_line(argv):
     return shlex.join(["python", "-m", *argv])
 
 
-def own_command():
-    """This process's command line: 'python -m pytest -x', 'python script.py', ..."""
+def own_command(notebook=None):
+    """This process's command line ('python -m pytest -x', 'python script.py', ...); in Jupyter, the notebook."""
+    if "ipykernel" in sys.modules:
+        return f"Jupyter: notebooks/{notebook}.ipynb" if notebook else "Jupyter"
     if not sys.argv or not sys.argv[0]:
         return "python"
     program = Path(sys.argv[0])
@@ -93,22 +98,25 @@ def own_command():
     return shlex.join(["python", program.name, *sys.argv[1:]])
 
 
-def announce(command=None):
-    """State this process's command (e.g. 'python -m utils.series run 05'; default: its own command line, unless one
-    was stated already) and code for every run it starts."""
-    if command is None and PROVENANCE_ENV in os.environ:
-        return
-    os.environ[PROVENANCE_ENV] = json.dumps({"command": command or own_command(), "code": code_identity()})
+@contextlib.contextmanager
+def announced(command=None):
+    """While the block runs, the processes this one starts (notebook kernels, Ray workers) name `command` and this
+    code in their records; without a command, this process's own, unless a caller announced one already."""
+    previous = os.environ.get(PROVENANCE_ENV)
+    if command is not None or previous is None:
+        os.environ[PROVENANCE_ENV] = json.dumps({"command": command or own_command(), "code": code_identity()})
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PROVENANCE_ENV, None)
+        else:
+            os.environ[PROVENANCE_ENV] = previous
 
 
 def provenance(notebook=None):
-    """{'command', 'code'} for a record made now: the announcing command's, else this process's own (a notebook
-    run in Jupyter says so)."""
-    announced = os.environ.get(PROVENANCE_ENV)
-    if announced:
-        return json.loads(announced)
-    if "ipykernel" in sys.modules:
-        command = f"Jupyter: notebooks/{notebook}.ipynb" if notebook else "Jupyter"
-    else:
-        command = own_command()
-    return {"command": command, "code": code_identity()}
+    """{'command', 'code'} for a record made now: the announcing command's, else this process's own."""
+    announced_here = os.environ.get(PROVENANCE_ENV)
+    if announced_here:
+        return json.loads(announced_here)
+    return {"command": own_command(notebook), "code": code_identity()}

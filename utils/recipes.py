@@ -34,6 +34,36 @@ FIRST_RECIPE_07 = {**RECIPE_05, "epochs": 8, "batch_size": 256, "lr": 0.2, "clea
 # The one change of the ablation that held where the first recipe missed (seed 1): 05's batch 128 and LR 0.1.
 RECIPE_07 = {**FIRST_RECIPE_07, "batch_size": 128, "lr": 0.1}
 
+# What each ingredient does, as a notebook's recipe table shows it beside its value (utils.tables.recipe_table).
+INGREDIENTS = {
+    "model": "the network (utils/models.py), with its build arguments",
+    "epochs": "passes over the 60,000 training images; the target counts the last 3 of at most 15",
+    "batch_size": "images per SGD step",
+    "optimizer": "the update rule",
+    "lr": "the learning rate (with the one-cycle schedule: its peak)",
+    "momentum": "SGD's running average of past gradients",
+    "scheduler": "how the LR changes: constant, stepped, or one cycle (warm up, then anneal)",
+    "pct_start": "share of the steps that warm the LR up to its peak",
+    "weight_decay": "pulls every weight towards zero a little each step",
+    "label_smoothing": "trains towards 0.9 for the true class instead of 1",
+    "augment": "random rotation (±degrees), shift and scale of every training image, each epoch anew",
+    "clean_epochs": "the last N epochs train on unaugmented images, the distribution of the test set "
+                    "(at most the run's epochs: a shorter run keeps min(N, epochs))",
+    "ema_decay": "a moving average of the weights is evaluated and kept (decay d: about the last 1/(1-d) steps)",
+    "recalibrate_average": "the average's BatchNorm statistics are recomputed for its own weights before each test",
+}
+
+
+def with_rules(recipe, changes):
+    """The recipe with `changes` (a user's knobs) and the rules between knobs applied: a run shorter than the
+    recipe's unaugmented last epochs keeps as many as it has (clean_epochs = min(clean_epochs, epochs))."""
+    result = {**recipe, **changes}
+    epochs, clean = result.get("epochs"), result.get("clean_epochs", 0)
+    if "clean_epochs" not in changes and type(epochs) is int and type(clean) is int and clean > epochs >= 1:
+        result["clean_epochs"] = epochs
+    return result
+
+
 RECIPES = {
     "01_baseline": dict(SEED_TRAINING, model="baseline"),
     "02_batchnorm": dict(SEED_TRAINING, model="batchnorm"),

@@ -2,8 +2,8 @@
 
 One record format for every kind of run (a notebook's, a seed of a sweep, an ablation variant, a bench run): the
 full config, the per-epoch lists, the times, where it ran, which code and command made it. Other tools read the
-records (results/*.json): keep the names. `unknown` lists the fields of a record made before the field existed
-(their values are None), so that nothing is guessed.
+records (results/*.json): keep the names. `unknown` lists the fields of a record made before the field existed,
+so that nothing is guessed: a top-level field's value is None, a config field ('config.model_args') is absent.
 """
 from pathlib import Path
 
@@ -21,8 +21,8 @@ KINDS = ("notebook", "sweep", "ablation", "bench")  # what asked for the run
 RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
                  "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
                  "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",
-                 "fit_seconds", "load_seconds", "best_test_acc", "first_epoch_at_target", "target_reached", "config",
-                 "command", "code", "unknown")  # and model_sha256 where a model was saved
+                 "fit_seconds", "load_seconds", "train_clean_acc", "best_test_acc", "first_epoch_at_target",
+                 "target_reached", "config", "command", "code", "unknown")  # and model_sha256 where a model was saved
 
 
 def metrics_record(notebook, config, history, params, kind="notebook", variant=None):
@@ -71,6 +71,16 @@ def result_text(record):
         + (f"; fit() {record['fit_seconds']:.1f} s in all, MNIST loaded in {record['load_seconds']:.1f} s before it"
            if record.get("fit_seconds") is not None else ""),
     ])
+
+
+def gap_text(history):
+    """The first and last epochs' training curve beside the evaluated model on clean training and on test images
+    (fit(measure_train=True)): what explains a training curve below the test curve."""
+    if len(history.train_clean_acc) != len(history.test_acc):
+        return "the evaluated model on clean training images was not measured in every epoch of this run"
+    return "\n".join(f"epoch {epoch}: training curve {history.train_acc[epoch - 1]:.2f} %, evaluated model on clean "
+                     f"training images {history.train_clean_acc[epoch - 1]:.2f} %, on test images "
+                     f"{history.test_acc[epoch - 1]:.2f} %" for epoch in sorted({1, len(history.test_acc)}))
 
 
 def save_run(output_dir, record, figures, model):

@@ -4,10 +4,12 @@ Every multi-run command (`utils.series run` with several notebooks or seeds, `ut
 a `Pool`: each run is a Ray task that reserves `cpus_per_run` CPUs (also its torch thread count, which the record
 keeps: the thread count changes the last digits) and `gpus_per_run` GPUs (a fraction lets small runs share one).
 Workers get this project's code from Ray (runtime_env working_dir) and return what a run produced; the caller's
-`on_finished` writes it, in this process, as each run ends. A run whose worker process or node dies is started
+`on_finished` writes it, in this process, as each run ends, and logs one line per run: the workers' own output
+(a notebook's cells, its kernel's warnings) stays in the executed notebook and Ray's logs, not in the console. A run whose worker process or node dies is started
 again (at most RETRIES times); a run that raises is reported with its error and the others go on; Ctrl-C cancels
 the runs still out, and what the finished ones wrote stays. A single run on no cluster runs here, without Ray.
 """
+import logging
 import os
 import socket
 import sys
@@ -132,9 +134,10 @@ def connect(address, log):
     runtime_env = {"working_dir": str(ROOT), "excludes": SHIPPED_EXCLUDES, "env_vars": env}
     try:
         if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
+            ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
     except ConnectionError as error:
         raise SchedulingError(f"--address {address}: no Ray cluster let this command in ({error}). Is one "
                               "running there (`ray start --head`)? If it uses token authentication (Ray's default "

@@ -14,17 +14,18 @@ Ray (utils.scale), inside this command or on the cluster at --address; only this
 publish nothing.
 """
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 
 from utils.cli import RequestError, parse_seeds, parse_value, resolve
-from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, Outcome, collect, execute_run, notebook_parameters, \
-    run_folder
-from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, notebook_stems
-from utils.provenance import announce, command_line
-from utils.publish import publish_notebook_run, publish_seed_run
+from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_run, notebook_parameters, run_folder
+from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, RUNS_DIR, notebook_stems
+from utils.provenance import announced, command_line
+from utils.publish import publish_notebook_run
 from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
-from utils.store import is_current, records_in, seeds_path
+from utils.sweep import recipe_config, run_seeds
 
 RUNNER_SETS = {"smoke": "use --smoke for a smoke run",
                "output_dir": "every run gets its own folder under runs/ (the run's log names it)"}
@@ -41,36 +42,30 @@ def check_overrides(stem, overrides, seeds):
         raise RequestError("give the seed either with --seeds or with -p seed, not both")
 
 
-def sweep_config(stem, seed, overrides, smoke, device, data_dir):
-    """The RunConfig of one seed of a sweep: the notebook's recipe with the -p values, as its config cell builds it;
-    a bad value is refused naming the parameter."""
-    from utils.config import RunConfig
-
-    try:
-        return RunConfig.from_recipe(stem, **{**overrides, "seed": seed, "smoke": smoke, "device": device,
-                                              "data_dir": data_dir})
-    except ValueError as error:
-        raise RequestError(f"{stem}: {error}") from None
+def checkpoint_folder(mode, stem):
+    """Where `--resume` keeps a notebook run's last.pt: runs/checkpoints/<mode>/<stem>."""
+    return RUNS_DIR / "checkpoints" / mode / stem
 
 
-def finished_seeds(stem, seeds, overrides, device, data_dir="data"):
-    """{seed: record} of the seeds whose stored record is this sweep's run: same experiment, same kind of device."""
-    stored = {r["seed"]: r for r in records_in(seeds_path(stem))}
-    return {seed: stored[seed] for seed in seeds if seed in stored and is_current(
-        stored[seed], sweep_config(stem, seed, overrides, False, "cpu", data_dir).to_dict(), device)}
-
-
-def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log, resources):
-    """Execute each notebook with papermill; publish each full run that succeeds."""
+def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log, resources, resume=False):
+    """Execute each notebook with papermill; publish each full run that succeeds. resume: the run keeps a
+    checkpoint after every epoch and, started again after a stop, continues after the last finished one."""
     mode = "smoke" if smoke else "full"
     outcomes = {}
 
     def finish(finished):
         outcome = collect(finished)
         outcomes[jobs.index(finished.job)] = outcome
-        log(outcome.error or f"[{outcome.stem}] finished{f' on {finished.node}' if finished.node else ''}")
-        if publish and not smoke and not outcome.error:
+        if outcome.error:
+            log(outcome.error)
+            return
+        log(f"[{outcome.stem}] finished{f' on {finished.node}' if finished.node else ''}: "
+            f"min of the last 3 epochs {min(outcome.record['test_acc'][-3:]):.2f} %, "
+            f"fit() {outcome.record['fit_seconds']:.0f} s")
+        if publish and not smoke:
             publish_notebook_run(outcome)
+        if resume:  # done: a later --resume must train anew, not take this run's last epoch for its own
+            shutil.rmtree(checkpoint_folder(mode, outcome.stem), ignore_errors=True)
 
     with Pool(resources, len(stems), log) as pool:
         if not pool.local:
@@ -79,67 +74,54 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
             ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
         # output_dir relative to notebooks/ (the kernel's working directory): a published notebook names no local path
         jobs = [NotebookRun(stem, {**overrides, "smoke": smoke,
-                                   "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR)},
+                                   "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR),
+                                   **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem), NOTEBOOKS_DIR)}
+                                      if resume else {})},
                             cell_timeout, data_dir) for stem in stems]
         pool.run(execute_run, jobs, finish)
     return [outcomes[index] for index in sorted(outcomes)]
 
 
-def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources):
-    """Train each (notebook recipe, seed) with utils.run; add each finished full run to its seeds file."""
-    from utils.mnist import ensure_mnist
-    from utils.run import Job, run_job
-
-    for stem in stems:  # refuse a bad value before anything runs
-        sweep_config(stem, seeds[0], overrides, smoke, "cpu", data_dir)
-    outcomes = {}
-
-    def finish(finished):
-        stem, seed = finished.job.notebook, finished.job.config["seed"]
-        outcome = Outcome(stem, seed, None, finished.result, finished.error and f"[{stem}] seed {seed} FAILED: "
-                                                                                f"{finished.error}")
-        outcomes[stem, seed] = outcome
-        if outcome.error:
-            log(outcome.error)
-            return
-        log(f"[{stem}] seed {seed} finished: min of the last 3 epochs {min(outcome.record['test_acc'][-3:]):.2f} %, "
-            f"fit() {outcome.record['fit_seconds']:.0f} s{f' on {finished.node}' if finished.node else ''}")
-        if publish and not smoke:
-            publish_seed_run(stem, outcome.record, log)
-
-    wanted = [(stem, seed) for stem in stems for seed in seeds]
-    with Pool(resources, len(wanted), log) as pool:
-        if publish and not smoke:
-            done = {stem: finished_seeds(stem, seeds, overrides, pool.device, data_dir) for stem in stems}
-            skipped = sum(len(found) for found in done.values())
-            if skipped:
-                log(f"{skipped} of {len(wanted)} runs are already in results/<notebook>.seeds.json: skipped")
-            wanted = [(stem, seed) for stem, seed in wanted if seed not in done[stem]]
-        ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
-        jobs = [Job(sweep_config(stem, seed, overrides, smoke, overrides.get("device", pool.run_device),
-                                 data_dir).to_dict(), "sweep", stem) for stem, seed in wanted]
-        pool.run(run_job, jobs, finish)
-    return [outcomes[key] for key in [(stem, seed) for stem in stems for seed in seeds] if key in outcomes]
+@contextlib.contextmanager
+def headless():
+    """Kernels started meanwhile print one line per epoch instead of a live bar."""
+    previous = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = previous
 
 
 def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
-        log=print, resources=None):
-    """Execute the chosen notebooks, or train their recipes over `seeds`; returns the Outcomes in the order asked
-    for. resources: utils.scale.Resources (--address, --cpus-per-run, --gpus-per-run); several runs go to Ray."""
+        log=print, resources=None, command=None, resume=False):
+    """Execute the chosen notebooks, or train their recipes over `seeds`; returns their outcomes (execute.Outcome,
+    sweep.SeedOutcome) in the order asked for. resources: utils.scale.Resources (--address, --cpus-per-run,
+    --gpus-per-run); several runs go to Ray. command: what the records name (default: this process's command).
+    resume: one notebook's run continues from its checkpoint after a stop (run_notebooks)."""
     overrides = dict(overrides or {})
     if isinstance(overrides.get("data_dir"), str):  # the caller's relative path, not one inside notebooks/
         overrides["data_dir"] = os.path.abspath(overrides["data_dir"])
     stems = resolve(names)
     for stem in stems:  # refuse a bad request before anything runs
         check_overrides(stem, overrides, seeds)
+        recipe_config(stem, overrides, smoke=smoke, device="cpu")  # the device is checked where the run happens
+    if resume and (seeds or "checkpoint_dir" in overrides):
+        raise RequestError("--resume is for a notebook run (a sweep resumes seed by seed by itself), and sets "
+                           "checkpoint_dir itself")
     resources = (resources or Resources()).check()
-    announce()  # the command line main() stated, else this process's own: the records name it
-    os.environ[HEADLESS_ENV] = "1"  # kernels inherit it: one printed line per epoch, no live bar
-    data_dir = str(overrides.pop("data_dir", ROOT / "data"))
-    if seeds:
-        return run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
-    return run_notebooks(stems, smoke, {**overrides, "data_dir": data_dir}, publish, cell_timeout, data_dir, log,
-                         resources)
+    if resume and (len(stems) > 1 or resources.address):
+        raise RequestError("--resume resumes one notebook run on this machine; several (or --address) run on Ray, "
+                           "whose workers keep no folder from one command to the next")
+    data_dir = str(overrides.get("data_dir", ROOT / "data"))
+    with announced(command), headless():
+        if seeds:
+            return run_seeds(stems, seeds, smoke, {k: v for k, v in overrides.items() if k != "data_dir"}, publish,
+                             data_dir, log, resources)
+        return run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log, resources, resume)
 
 
 def main(argv=None):
@@ -149,12 +131,15 @@ def main(argv=None):
     commands.add_parser("list", help="list the notebooks and their parameters")
     runner = commands.add_parser("run", help="execute notebooks with papermill")
     runner.add_argument("names", nargs="*", help="notebooks to run (e.g. 05 or 05_garam_masala); default: all")
-    runner.add_argument("--smoke", action="store_true", help="1 epoch on a few thousand samples; publishes nothing")
+    runner.add_argument("--smoke", action="store_true", help="at most 3 epochs on a few thousand samples; publishes nothing")
     runner.add_argument("--seeds", nargs="+", metavar="SEEDS",
                         help="run once per seed, e.g. 0-9 or 0 3 7; publishes results/<stem>.seeds.json")
     runner.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                         help="override a notebook parameter (repeatable)")
     runner.add_argument("--no-publish", action="store_true", help="leave notebooks/, results/ and README alone")
+    runner.add_argument("--resume", action="store_true",
+                        help="one notebook: keep a checkpoint after every epoch in runs/checkpoints/; the same command "
+                             "after a stop continues after the last finished epoch (same numbers)")
     runner.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_SECONDS, help="seconds per cell")
     add_arguments(runner)
     args = parser.parse_args(argv)
@@ -165,15 +150,15 @@ def main(argv=None):
                 print(f"{stem}: " + ", ".join(f"{k}={v}" for k, v in notebook_parameters(stem).items()))
             return 0
         seeds = parse_seeds(args.seeds) if args.seeds else None
-        announce(command_line(["utils.series", *argv]))
         outcomes = run(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
-                       not args.no_publish, args.cell_timeout, resources=resources_from(args))
+                       not args.no_publish, args.cell_timeout, resources=resources_from(args),
+                       command=command_line(["utils.series", *argv]), resume=args.resume)
     except (RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: every finished run is kept (runs/, and results/ for full runs); run the same command "
-              "to do the rest", file=sys.stderr)
+        print("interrupted: every finished run is kept (a notebook's in runs/; a full run's, and a sweep's seeds, "
+              "in results/); run the same command to do the rest", file=sys.stderr)
         return 130
     failed = [o for o in outcomes if o.error]
     print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} runs succeeded")

@@ -7,7 +7,8 @@
 
 Every file holds records of one format (utils.report.metrics_record). Records are added under one lock per file
 (utils.files.update_json), so commands adding to one file at once lose none. A record is current for a request
-when its full config is the same experiment as the requested one (utils.experiment) on the same kind of device.
+when its full config is the same experiment as the requested one (utils.experiment) and, where the request names
+one (a seeds sweep), on the same kind of device.
 
 Standard library only: the runner and the README tools read the store without torch.
 """

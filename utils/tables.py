@@ -5,6 +5,9 @@ Standard library only: the README tools and the notebooks build the same tables 
 import statistics
 
 from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
+from utils.recipes import INGREDIENTS
+
+ALWAYS_SHOWN = ("model", "epochs", "batch_size", "optimizer", "lr")  # a recipe's table shows these even at default
 
 
 def known(value):
@@ -150,3 +153,28 @@ def provenance_table(files):
                     f"| {', '.join(sorted({code_short(r) for r in records}))} "
                     f"| {', '.join(sorted({machine_short(r) for r in records}))} |")
     return "\n".join(rows)
+
+
+def ingredient_value(name, config):
+    """An ingredient's value as a recipe table shows it."""
+    value = config[name]
+    if name == "model" and config["model_args"]:
+        return f"`{value}` " + ", ".join(f"{k}={v}" for k, v in config["model_args"].items())
+    if name == "model":
+        return f"`{value}`"
+    if name == "augment":
+        shown = {"rotate": "rotation ±{:g}°", "shift": "shift ±{:.0%}", "scale": "scale ±{:.0%}"}
+        return ", ".join(shown[k].format(v) for k, v in value.items() if v) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def recipe_table(config, defaults):
+    """A config's recipe as Markdown: ingredient, value, what it does (utils.recipes.INGREDIENTS), for every
+    ingredient away from its default (`defaults`, a config dict) and the basic ones; then where the run happens."""
+    shown = [name for name in INGREDIENTS if name in ALWAYS_SHOWN or config[name] != defaults[name]
+             or (name == "momentum" and config["optimizer"] == "sgd")]
+    rows = ["| ingredient | value | what it does |", "|---|---|---|"]
+    rows += [f"| {name} | {escape(ingredient_value(name, config))} | {INGREDIENTS[name]} |" for name in shown]
+    where = f"seed {config['seed']}, device {config['device']}, MNIST in `{config['data_dir']}`"
+    return "\n".join(rows + ["", where + (" — **smoke run**: a few epochs on a few thousand images, numbers mean "
+                                           "nothing" if config["smoke"] else "")])

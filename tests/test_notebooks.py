@@ -1,0 +1,179 @@
+"""The notebooks as people meet them: any knob, Run All in Jupyter, clean published copies, Colab, resume."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import papermill
+import pytest
+import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from utils import series
+from utils.config import ConfigError, RunConfig
+from utils.data import mnist
+from utils.engine import build_model, fit
+from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, ROOT, notebook_stems
+from utils.recipes import INGREDIENTS, RECIPES
+from utils.tables import recipe_table
+
+PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+MACHINE_PATHS = ("/work/", "/root/", "/home/", "/tmp/", "/Users/", "C:\\\\")
+
+
+def git_status():
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def with_parameters(stem, **values):
+    """The notebook with its parameters cell changed as a user would edit it: `name = value` lines replaced."""
+    notebook = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    lines = cell.source.splitlines()
+    for name, value in values.items():
+        (index,) = [i for i, line in enumerate(lines) if line.startswith(f"{name} = ")]
+        lines[index] = f"{name} = {value!r}  # changed by the test"
+    cell.source = "\n".join(lines)
+    return notebook
+
+
+@pytest.mark.parametrize("stem", notebook_stems())
+def test_every_knob_in_range_gives_a_valid_config_and_the_rule_between_knobs_holds(stem):
+    for epochs in range(1, 16):
+        config = RunConfig.from_recipe(stem, epochs=epochs, device="cpu")
+        assert config.clean_epochs == min(RECIPES[stem].get("clean_epochs", 0), epochs)
+    for knobs in ({"batch_size": 1}, {"batch_size": 60000}, {"lr": 1e-4}, {"lr": 1.0}, {"seed": 0},
+                  {"seed": 2**32 - 1}, {"device": "auto"}, {"device": "cpu"}):
+        RunConfig.from_recipe(stem, **knobs)
+    with pytest.raises(ConfigError, match=r"^RunConfig\.epochs=0 is not allowed"):
+        RunConfig.from_recipe(stem, epochs=0)
+
+
+@pytest.mark.parametrize("stem", ["05_garam_masala", "07_speedrun"])
+def test_a_run_shorter_than_the_recipes_clean_epochs_trains(stem, small_mnist):
+    config = RunConfig.from_recipe(stem, epochs=2, device="cpu")
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    assert len(history.test_acc) == 2
+
+
+def test_run_all_as_jupyter_would_with_a_users_values_writes_nothing_tracked(mnist_dir):
+    """Every notebook, its parameters cell edited (smoke, 2 epochs), executed top to bottom as Jupyter's Run All."""
+    before = git_status()
+    for stem in notebook_stems():
+        notebook = with_parameters(stem, smoke=True, epochs=2)
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+        text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+        assert "epoch  2/2" in text and "SMOKE RUN" in text, stem
+        shown = [o["data"]["text/markdown"] for o in notebook.cells[notebook.cells.index(next(
+            c for c in notebook.cells if c.source.startswith("NOTEBOOK = ")))].outputs if "data" in o]
+        assert shown and shown[0].startswith("| ingredient | value | what it does |"), stem  # the recipe in sight
+    assert git_status() == before
+
+
+def test_a_bad_value_in_the_parameters_cell_is_one_line_naming_it(mnist_dir):
+    notebook = with_parameters("05_garam_masala", epochs=0)
+    with pytest.raises(CellExecutionError):
+        NotebookClient(notebook, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+    (error,) = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert error.ename == "ConfigError"
+    assert error.traceback == ["ConfigError: RunConfig.epochs=0 is not allowed: an integer from 1 to 100"]
+
+
+def test_the_runner_refuses_a_bad_value_in_one_line_before_running(capsys):
+    assert series.main(["run", "05", "-p", "seed", "abc"]) == 2
+    assert series.main(["run", "05", "--seeds", "0-1", "-p", "lr", "-1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["error: 05_garam_masala: -p seed: RunConfig.seed='abc' is not allowed: an integer from 0 to "
+                   "4294967295", "error: 05_garam_masala: -p lr: RunConfig.lr=-1 is not allowed: a number in (0, 10]"]
+
+
+@pytest.mark.parametrize("stem", notebook_stems())
+def test_a_published_notebook_holds_no_runner_residue(stem):
+    text = (NOTEBOOKS_DIR / f"{stem}.ipynb").read_text()
+    notebook = nbformat.reads(text, as_version=4)
+    assert not [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert not {"input_path", "output_path", "parameters"} & set(notebook.metadata.get("papermill", {}))
+    assert not [path for path in MACHINE_PATHS if path in text]
+    assert any(c.cell_type == "markdown" and c.source.startswith("*Published run:* `python -m utils.series run")
+               for c in notebook.cells)
+
+
+@pytest.mark.parametrize("stem", ["05_garam_masala", "06_smallest", "07_speedrun"])
+def test_the_notebooks_that_augment_show_the_recipe_an_augmented_batch_and_the_lr_schedule(stem):
+    notebook = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "plot_augmentation(data)" in code and "plot_lr_schedule(lr_schedule(config" in code
+    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 5  # sample digits, augmented digits, the LR schedule, the curves, misclassified digits
+
+
+def test_the_recipe_table_comes_from_the_recipes_words():
+    config = RunConfig.from_recipe("05_garam_masala", epochs=2, device="cpu")
+    table = config._repr_markdown_()
+    assert table == recipe_table(config.to_dict(), RunConfig(model="garam_masala", device="cpu").to_dict())
+    assert f"| clean_epochs | 2 | {INGREDIENTS['clean_epochs']} |" in table  # the rule, where the config shows
+    assert "| augment | rotation ±7° |" in table and "| label_smoothing |" not in table  # at its default: left out
+
+
+def test_the_setup_cell_clones_installs_and_imports_on_colab(tmp_path):
+    """As Colab runs it: google.colab importable, the notebook alone in a folder without utils/, the address of a
+    clone (here: a local one of this repository, named as the real one)."""
+    remote = tmp_path / "remote" / f"{GITHUB_REPO.split('/')[1]}.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(ROOT), str(remote)], check=True)
+    colab = tmp_path / "colab_stub" / "google"
+    colab.mkdir(parents=True)
+    (colab / "__init__.py").write_text("")
+    (colab / "colab.py").write_text("# stands in for Colab's module: its presence is what the setup cell checks\n")
+    content = tmp_path / "content"  # Colab's working folder: no utils/ anywhere above it
+    content.mkdir()
+    cells = nbformat.read(NOTEBOOKS_DIR / "05_garam_masala.ipynb", as_version=4).cells
+    (setup,) = [c for c in cells if "setup" in c.metadata.get("tags", [])]
+    source = "\n".join(line for line in setup.source.splitlines() if not line.startswith("%"))  # no IPython magic
+    source = source.replace(f'REPO_URL = "https://github.com/{GITHUB_REPO}"', f'REPO_URL = "{remote.as_uri()}"')
+    assert remote.as_uri() in source
+    script = "import google.colab\n" + source + textwrap.dedent("""
+        import json, os, utils
+        print(json.dumps({"cwd": os.getcwd(), "utils": utils.__file__}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "colab_stub")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=content, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    where = json.loads(done.stdout.strip().splitlines()[-1])
+    clone = content / GITHUB_REPO.split("/")[1]
+    assert where["cwd"] == str(clone / "notebooks") and where["utils"] == str(clone / "utils" / "__init__.py")
+
+
+def test_resume_after_a_stop_gives_the_numbers_of_an_uninterrupted_run(mnist_dir, tmp_path):
+    """05 in smoke mode (3 epochs): once straight through; once stopped after epoch 2, as a lost Colab session would
+    leave it, then the notebook run again with the same checkpoint folder."""
+    stem, notebook = "05_garam_masala", str(NOTEBOOKS_DIR / "05_garam_masala.ipynb")
+    whole = tmp_path / "whole"
+    papermill.execute_notebook(notebook, str(tmp_path / "whole.ipynb"), kernel_name="python3", cwd=str(NOTEBOOKS_DIR),
+                               parameters={"smoke": True, "output_dir": str(whole)}, progress_bar=False)
+    uninterrupted = json.loads((whole / "metrics.json").read_text())
+    checkpoints = tmp_path / "checkpoints"
+    config = RunConfig.from_recipe(stem, smoke=True, device=uninterrupted["config"]["device"], data_dir=str(mnist_dir),
+                                   checkpoint_dir=str(checkpoints))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(uninterrupted["threads"])  # the kernel's: the thread count moves the last digits
+    try:
+        fit(build_model(config), mnist(config), config, stop_after_epoch=2, progress="none", measure_train=True)
+    finally:
+        torch.set_num_threads(threads)
+    resumed_dir = tmp_path / "resumed"
+    papermill.execute_notebook(notebook, str(tmp_path / "resumed.ipynb"), kernel_name="python3",
+                               cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+                               parameters={"smoke": True, "output_dir": str(resumed_dir),
+                                           "checkpoint_dir": str(checkpoints)})
+    resumed = json.loads((resumed_dir / "metrics.json").read_text())
+    assert {k: resumed[k] for k in PER_EPOCH} == {k: uninterrupted[k] for k in PER_EPOCH}
+    log = "\n".join(o.get("text", "") for c in nbformat.read(tmp_path / "resumed.ipynb", as_version=4).cells
+                    if c.cell_type == "code" for o in c.outputs)
+    assert "epoch  3/3" in log and "epoch  1/3" not in log  # only the epoch the stop left was trained
