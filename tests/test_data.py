@@ -1,8 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from utils.augment import check_augment, draw_affine, is_identity, warp
 from utils.data import BACKGROUND, load_mnist, torchvision_datasets
+from utils.recipes import RECIPES
 
 
 def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):
@@ -70,3 +73,13 @@ def test_augmented_batches_differ_but_keep_labels_and_are_seeded(mnist_dir):
     assert torch.equal(la, lb) and torch.equal(a, c)
     assert not torch.allclose(a, b, atol=1e-3)
     assert a.shape == b.shape
+
+
+def test_the_rotation_is_the_recipes_plus_or_minus_7_degrees_and_no_more():
+    """05-07's text says ±7°: the recipe says so, and the warps drawn for it turn digits by up to 7°, not 14°."""
+    for stem in ("05_garam_masala", "06_smallest", "07_speedrun"):
+        assert RECIPES[stem]["augment"] == {"rotate": 7.0}, stem
+    theta = draw_affine(20000, {"rotate": 7.0}, torch.Generator().manual_seed(0))
+    degrees = torch.atan2(theta[:, 1, 0], theta[:, 0, 0]) * 180 / math.pi
+    assert 6.9 < float(degrees.abs().max()) <= 7.0 + 1e-4
+    assert abs(float(degrees.mean())) < 0.2  # both ways alike

@@ -5,7 +5,7 @@ import torch
 
 from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.config import RunConfig
-from utils.engine import History, build_model, evaluate, fit
+from utils.engine import History, build_model, derived_seed, evaluate, fit
 from utils.metrics import first_epoch_at_target, target_reached
 
 
@@ -168,3 +168,21 @@ def test_a_run_records_its_times(small_mnist):
     assert all(0 < tested < epoch for tested, epoch in zip(history.eval_seconds, history.epoch_seconds))
     assert history.fit_seconds >= sum(history.epoch_seconds)  # fit() also builds its optimizer, average, ...
     assert history.load_seconds == small_mnist.load_seconds > 0  # loading happened before fit(), apart
+
+
+def test_every_epoch_draws_its_own_dropout_masks(small_mnist, monkeypatch):
+    """fit seeds dropout per epoch from (seed, epoch): a resumed run draws what the uninterrupted one drew, and no
+    two epochs share their masks."""
+    seeded = []
+    real = torch.manual_seed
+
+    def recording(seed):
+        seeded.append(seed)
+        return real(seed)
+
+    config = RunConfig(model="dropout", epochs=3, batch_size=500, device="cpu", seed=5)
+    model = build_model(config)
+    monkeypatch.setattr(torch, "manual_seed", recording)
+    fit(model, dataclasses.replace(small_mnist), config, progress="none")
+    dropout_seeds = [derived_seed(5, epoch, "dropout") for epoch in range(3)]
+    assert [s for s in seeded if s in dropout_seeds] == dropout_seeds and len(set(dropout_seeds)) == 3

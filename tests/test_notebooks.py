@@ -138,8 +138,8 @@ def test_the_setup_cell_clones_installs_and_imports_on_colab(tmp_path):
     source = source.replace(f'REPO_URL = "https://github.com/{GITHUB_REPO}"', f'REPO_URL = "{remote.as_uri()}"')
     assert remote.as_uri() in source
     script = "import google.colab\n" + source + textwrap.dedent("""
-        import json, os, utils
-        print(json.dumps({"cwd": os.getcwd(), "utils": utils.__file__}))
+        import json, os
+        print(json.dumps({"cwd": os.getcwd(), "utils": sys.modules["utils.config"].__file__}))
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "colab_stub")}
     done = subprocess.run([sys.executable, "-c", script], cwd=content, env=env, capture_output=True, text=True,
@@ -147,7 +147,7 @@ def test_the_setup_cell_clones_installs_and_imports_on_colab(tmp_path):
     assert done.returncode == 0, done.stderr
     where = json.loads(done.stdout.strip().splitlines()[-1])
     clone = content / GITHUB_REPO.split("/")[1]
-    assert where["cwd"] == str(clone / "notebooks") and where["utils"] == str(clone / "utils" / "__init__.py")
+    assert where["cwd"] == str(clone / "notebooks") and where["utils"] == str(clone / "utils" / "config.py")
 
 
 def test_resume_after_a_stop_gives_the_numbers_of_an_uninterrupted_run(mnist_dir, tmp_path):

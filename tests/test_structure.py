@@ -8,8 +8,8 @@ import nbformat
 from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
 COMMANDS = {"utils.series", "utils.ablation", "utils.bench"}  # python -m ...: nothing else imports them
-TORCH_FREE = ["utils.series", "utils.sweep", "utils.cli", "utils.execute", "utils.publish", "utils.store", "utils.experiment",
-              "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes",
+TORCH_FREE = ["utils.series", "utils.sweep", "utils.cli", "utils.execute", "utils.publish", "utils.store",
+              "utils.experiment", "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes",
               "utils.files", "utils.project"]
 
 
@@ -63,3 +63,10 @@ def test_the_runner_and_the_readme_tools_load_no_torch():
     code = f"import sys; import {', '.join(TORCH_FREE)}; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_readmes_module_table_names_every_module_once():
+    text = (ROOT / "README.md").read_text().split("## The code", 1)[1]
+    listed = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `utils/")]
+    assert sorted(listed) == sorted(f"utils/{path.name}" for path in (ROOT / "utils").glob("*.py")
+                                    if path.name != "__init__.py")

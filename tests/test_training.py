@@ -6,7 +6,6 @@ from utils.config import RunConfig
 from utils.data import load_mnist
 from utils.engine import build_model, fit
 from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
-from utils.models import build
 
 
 def test_seed_model_passes_97_percent_after_one_epoch(mnist_dir):

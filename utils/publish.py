@@ -20,8 +20,8 @@ from utils.store import add_seed_record, publish_single
 FIGURES = ("curves", "misclassified")  # PNGs a notebook saves into its output_dir
 INJECTED_TAG = "injected-parameters"  # papermill's cell of the parameters it was given
 NOTE_TAG = "published-run"  # the note that takes its place; the next publication writes its own
-RUNNER_PARAMETERS = ("output_dir", "smoke", "checkpoint_dir")  # the runner's own, deciding no number: where a
-# run's files and checkpoints go, and smoke mode (off here)
+# not in the note: parameters that decide no number (where a run's files, checkpoints and MNIST are) and smoke (off)
+UNNOTED_PARAMETERS = ("output_dir", "checkpoint_dir", "data_dir", "smoke")
 MACHINE_METADATA = ("input_path", "output_path", "parameters", "default_parameters", "environment_variables")
 
 
@@ -33,7 +33,7 @@ def published_notebook(path, command):
     notebook = nbformat.read(path, as_version=4)
     papermill = notebook.metadata.get("papermill", {})
     changed = ", ".join(f"`{name} = {value!r}`" for name, value in papermill.get("parameters", {}).items()
-                        if name not in RUNNER_PARAMETERS)
+                        if name not in UNNOTED_PARAMETERS)
     note = nbformat.v4.new_markdown_cell(f"*Published run:* `{command}`, "
                                          + (f"with {changed} instead of the values above." if changed
                                             else "with the values above."), metadata={"tags": [NOTE_TAG]})

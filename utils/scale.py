@@ -5,9 +5,10 @@ a `Pool`: each run is a Ray task that reserves `cpus_per_run` CPUs (also its tor
 keeps: the thread count changes the last digits) and `gpus_per_run` GPUs (a fraction lets small runs share one).
 Workers get this project's code from Ray (runtime_env working_dir) and return what a run produced; the caller's
 `on_finished` writes it, in this process, as each run ends, and logs one line per run: the workers' own output
-(a notebook's cells, its kernel's warnings) stays in the executed notebook and Ray's logs, not in the console. A run whose worker process or node dies is started
-again (at most RETRIES times); a run that raises is reported with its error and the others go on; Ctrl-C cancels
-the runs still out, and what the finished ones wrote stays. A single run on no cluster runs here, without Ray.
+(a notebook's cells, its kernel's warnings) stays in the executed notebook and Ray's logs, not in the console. A
+run whose worker process or node dies is started again (at most RETRIES times); a run that raises is reported with
+its error and the others go on; Ctrl-C cancels the runs still out, and what the finished ones wrote stays. A
+single run on no cluster runs here, without Ray.
 """
 import logging
 import os

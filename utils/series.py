@@ -131,7 +131,8 @@ def main(argv=None):
     commands.add_parser("list", help="list the notebooks and their parameters")
     runner = commands.add_parser("run", help="execute notebooks with papermill")
     runner.add_argument("names", nargs="*", help="notebooks to run (e.g. 05 or 05_garam_masala); default: all")
-    runner.add_argument("--smoke", action="store_true", help="at most 3 epochs on a few thousand samples; publishes nothing")
+    runner.add_argument("--smoke", action="store_true",
+                        help="at most 3 epochs on a few thousand samples; publishes nothing")
     runner.add_argument("--seeds", nargs="+", metavar="SEEDS",
                         help="run once per seed, e.g. 0-9 or 0 3 7; publishes results/<stem>.seeds.json")
     runner.add_argument("-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
