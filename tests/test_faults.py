@@ -375,7 +375,7 @@ def test_interrupt_a_full_run_mid_training_changes_nothing_committed(mnist_dir, 
                 os.killpg(pid, signal.SIGKILL)
     assert runner.returncode != 0
     assert tracked_state() == before
-    rerun = start_runner("01", "--smoke")
+    rerun = start_runner("01", "--smoke", "-p", "epochs", "1")
     output = rerun.communicate(timeout=300)[0]
     assert rerun.returncode == 0 and "1 of 1 runs succeeded" in output
 
@@ -383,7 +383,8 @@ def test_interrupt_a_full_run_mid_training_changes_nothing_committed(mnist_dir, 
 def test_concurrent_runners_each_finish_in_a_folder_of_their_own(mnist_dir):
     """Two runners at once, one given the data folder relative to the repository root as a user would."""
     before = tracked_state()
-    runners = [start_runner("01", "--smoke"), start_runner("01", "--smoke", "-p", "data_dir", "data")]
+    runners = [start_runner("01", "--smoke", "-p", "epochs", "1"),  # one epoch: the plumbing is what counts here
+               start_runner("01", "--smoke", "-p", "epochs", "1", "-p", "data_dir", "data")]
     outputs = [runner.communicate(timeout=300)[0] for runner in runners]
     assert [runner.returncode for runner in runners] == [0, 0], outputs
     folders = {line.split(" -> ")[1].rsplit("/", 1)[0] for output in outputs for line in output.splitlines()

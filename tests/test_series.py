@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from utils import series
-from utils.config import SMOKE_EPOCHS, RunConfig
+from utils.config import RunConfig
 from utils.data import SMOKE_TEST_SAMPLES, load_mnist
 from utils.engine import evaluate
 from utils.execute import execute
@@ -98,13 +98,14 @@ def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothin
     """... and each notebook's steps, cell by cell, give the numbers of utils.run.train with the same config."""
     committed = {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")}  # notebooks/ and results/
     threads = torch.get_num_threads()
-    outcomes = series.run(smoke=True, log=lambda line: None, command="python -m utils.series run --smoke")
+    outcomes = series.run(smoke=True, overrides={"epochs": 1}, log=lambda line: None,
+                          command="python -m utils.series run --smoke -p epochs 1")
     assert [o.stem for o in outcomes] == notebook_stems() and not any(o.error for o in outcomes)
     for outcome in outcomes:
         record, folder = outcome.record, outcome.notebook.parent
         assert folder.parent == RUNS_DIR / "smoke" / outcome.stem  # a folder of its own
         assert json.loads((folder / "metrics.json").read_text()) == record
-        assert record["smoke"] is True and record["epochs"] == SMOKE_EPOCHS and record["notebook"] == outcome.stem
+        assert record["smoke"] is True and record["epochs"] == 1 and record["notebook"] == outcome.stem
         assert record["cpu_capability"] and record["threads"] >= 1 and record["torch"]
         # the saved model is the one that was evaluated: it scores the recorded accuracy to the last digit
         assert hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest() == record["model_sha256"]
@@ -113,11 +114,11 @@ def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothin
         assert evaluate(model, data.test_images, data.test_labels)["acc"] == record["test_acc"][-1], outcome.stem
         assert config.experiment() == RunConfig(**record["config"]).experiment()
         assert record["format"] == 2 and record["kind"] == "notebook" and record["code"]["utils_sha256"]
-        assert record["command"] == "python -m utils.series run --smoke"  # the runner's, through the kernel
+        assert record["command"] == "python -m utils.series run --smoke -p epochs 1"  # the runner's, via the kernel
         torch.set_num_threads(record["threads"])  # the kernel's: the thread count moves the last digits
         try:
-            direct = train(RunConfig.from_recipe(outcome.stem, smoke=True, device="cpu", data_dir=str(mnist_dir)),
-                           "notebook", outcome.stem).record
+            direct = train(RunConfig.from_recipe(outcome.stem, epochs=1, smoke=True, device="cpu",
+                                                 data_dir=str(mnist_dir)), "notebook", outcome.stem).record
         finally:
             torch.set_num_threads(threads)
         assert {k: direct[k] for k in PER_EPOCH} == {k: record[k] for k in PER_EPOCH}, outcome.stem

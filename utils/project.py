@@ -2,6 +2,8 @@
 
 Standard library only: the runner and the README tools import this without torch.
 """
+import contextlib
+import os
 from pathlib import Path
 
 GITHUB_REPO = "tiny-mnist/tiny-mnist-series"  # owner/name on GitHub: the Colab badges and setup cells use it
@@ -27,3 +29,17 @@ def notebook_stems():
 def colab_url(stem):
     """The 'Open in Colab' address of notebooks/<stem>.ipynb."""
     return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/notebooks/{stem}.ipynb"
+
+
+@contextlib.contextmanager
+def environment_variable(name, value):
+    """Set `name` to `value` for the processes started inside the block (kernels, Ray workers), then restore it."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from utils.project import environment_variable
+
 UTILS_DIR = Path(__file__).resolve().parent
 PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
 
@@ -98,20 +100,14 @@ def own_command(notebook=None):
     return shlex.join(["python", program.name, *sys.argv[1:]])
 
 
-@contextlib.contextmanager
 def announced(command=None):
-    """While the block runs, the processes this one starts (notebook kernels, Ray workers) name `command` and this
+    """A context in which the processes this one starts (notebook kernels, Ray workers) name `command` and this
     code in their records; without a command, this process's own, unless a caller announced one already."""
     previous = os.environ.get(PROVENANCE_ENV)
-    if command is not None or previous is None:
-        os.environ[PROVENANCE_ENV] = json.dumps({"command": command or own_command(), "code": code_identity()})
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(PROVENANCE_ENV, None)
-        else:
-            os.environ[PROVENANCE_ENV] = previous
+    if command is None and previous is not None:
+        return contextlib.nullcontext()
+    return environment_variable(PROVENANCE_ENV, json.dumps({"command": command or own_command(),
+                                                            "code": code_identity()}))
 
 
 def provenance(notebook=None):

@@ -14,14 +14,13 @@ Ray (utils.scale), inside this command or on the cluster at --address; only this
 publish nothing.
 """
 import argparse
-import contextlib
 import os
 import shutil
 import sys
 
 from utils.cli import RequestError, parse_seeds, parse_value, resolve
 from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_run, notebook_parameters, run_folder
-from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, RUNS_DIR, notebook_stems
+from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, RUNS_DIR, environment_variable, notebook_stems
 from utils.provenance import announced, command_line
 from utils.publish import publish_notebook_run
 from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
@@ -82,20 +81,6 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
     return [outcomes[index] for index in sorted(outcomes)]
 
 
-@contextlib.contextmanager
-def headless():
-    """Kernels started meanwhile print one line per epoch instead of a live bar."""
-    previous = os.environ.get(HEADLESS_ENV)
-    os.environ[HEADLESS_ENV] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(HEADLESS_ENV, None)
-        else:
-            os.environ[HEADLESS_ENV] = previous
-
-
 def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
         log=print, resources=None, command=None, resume=False):
     """Execute the chosen notebooks, or train their recipes over `seeds`; returns their outcomes (execute.Outcome,
@@ -117,7 +102,8 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
         raise RequestError("--resume resumes one notebook run on this machine; several (or --address) run on Ray, "
                            "whose workers keep no folder from one command to the next")
     data_dir = str(overrides.get("data_dir", ROOT / "data"))
-    with announced(command), headless():
+    # kernels started meanwhile print one line per epoch instead of a live bar
+    with announced(command), environment_variable(HEADLESS_ENV, "1"):
         if seeds:
             return run_seeds(stems, seeds, smoke, {k: v for k, v in overrides.items() if k != "data_dir"}, publish,
                              data_dir, log, resources)
