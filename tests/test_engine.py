@@ -59,6 +59,16 @@ def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path, r
         assert torch.equal(fresh.state_dict()[name], value), name
 
 
+def test_a_resumed_run_counts_the_time_of_every_part_and_says_which_epochs_it_measured(small_mnist, tmp_path):
+    model, config = configured(tmp_path)
+    first_part = fit(model, small_mnist, config, stop_after_epoch=1, progress="none")  # without measuring
+    fresh, config = configured(tmp_path)
+    resumed = fit(fresh, small_mnist, config, resume_from=tmp_path / "last.pt", progress="none", measure_train=True)
+    assert resumed.train_clean_acc[0] is None and all(0 <= acc <= 100 for acc in resumed.train_clean_acc[1:])
+    assert len(resumed.train_clean_acc) == len(resumed.test_acc) == 3
+    assert resumed.fit_seconds > first_part.fit_seconds and resumed.fit_seconds >= sum(resumed.epoch_seconds)
+
+
 def test_clean_epochs_train_on_the_images_as_they_are(small_mnist):
     rotated = dataclasses.replace(small_mnist, augment={"rotate": 10})  # the data carries the augmentation
 

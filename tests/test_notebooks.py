@@ -20,7 +20,7 @@ from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, ROOT, notebook_stems
 from utils.recipes import INGREDIENTS, RECIPES
 from utils.tables import recipe_table
 
-PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "train_clean_acc")
 MACHINE_PATHS = ("/work/", "/root/", "/home/", "/tmp/", "/Users/", "C:\\\\")
 
 

@@ -29,16 +29,24 @@ class ConfigError(ValueError):
         return [f"{type(self).__name__}: {self}"]
 
 
-def resolve_device(name):
-    """The torch.device for 'auto' (cuda when present, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+def parse_device(name):
+    """The torch.device a device name asks for ('auto' stays 'auto'), whether or not this machine has it."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return name
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"RunConfig.device={name!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
+def resolve_device(name):
+    """The torch.device for 'auto' (cuda when present, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"RunConfig.device={name!r} is not allowed: this machine has no CUDA GPU; "
                           "use 'auto' or 'cpu'")

@@ -57,11 +57,13 @@ class History:
     test_acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)  # training and test
-    eval_seconds: list = field(default_factory=list)  # of which the test (and the average's BatchNorm recomputation)
-    fit_seconds: float = None  # wall time of the fit() call that returned this History (of its part, if resumed)
+    eval_seconds: list = field(default_factory=list)  # of which the test (the average's BatchNorm recomputation and,
+    # with fit(measure_train=True), the clean training images' measurement included)
+    fit_seconds: float = None  # wall time of fit(); of all its parts when it was resumed (an interrupted epoch's aside)
     load_seconds: float = None  # what loading its MnistData into memory took, outside fit()
     train_clean_acc: list = field(default_factory=list)  # fit(measure_train=True): the evaluated model on clean
-    # training images (the first RECALIBRATION_IMAGES), beside its test accuracy; empty when not measured
+    # training images (the first RECALIBRATION_IMAGES), beside its test accuracy; empty when not measured, None for
+    # the epochs before a resume that were not measured
 
     def append(self, train, test, lr, seconds, eval_seconds):
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
@@ -251,6 +253,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     history, start_epoch = History(), 0
     if resume_from is not None:
         history, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
+        if measure_train:  # epochs an earlier part trained without measuring: unknown, and said so
+            history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
+    earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
     forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
     try:
@@ -278,6 +283,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
+            history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:
                 save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best)
     finally:
@@ -287,7 +293,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         model.load_state_dict(average.module.state_dict())
     if config.resolved_device.type == "cuda":
         torch.cuda.synchronize()
-    history.fit_seconds, history.load_seconds = time.perf_counter() - fit_started, data.load_seconds
+    history.fit_seconds, history.load_seconds = earlier + time.perf_counter() - fit_started, data.load_seconds
     return history
 
 

@@ -23,7 +23,6 @@ CELL_TIMEOUT_SECONDS = 3600  # one cell; a full 15-epoch run on a slow CPU stays
 @dataclass
 class Outcome:
     stem: str
-    seed: object
     notebook: Path  # the executed (or partly executed) notebook in runs/
     record: dict = None  # the run's metrics; None when it failed
     error: str = ""
@@ -47,7 +46,7 @@ def execute(stem, parameters, out_dir, cell_timeout, log):
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_file = out_dir / METRICS_FILE
     notebook = out_dir / f"{stem}.ipynb"
-    outcome = Outcome(stem, parameters.get("seed"), notebook)
+    outcome = Outcome(stem, notebook)
     shown = os.path.relpath(notebook, ROOT)  # the same path in the driver's checkout and a worker's copy
     started = time.perf_counter()
     log(f"[{stem}] running with {parameters} -> {notebook}")
@@ -112,7 +111,7 @@ def execute_run(job):
 def collect(finished):
     """The Outcome of a finished execution, its files written into its run folder here (a worker's copy is gone)."""
     job = finished.job
-    outcome = Outcome(job.stem, job.parameters.get("seed"), job.out_dir / f"{job.stem}.ipynb")
+    outcome = Outcome(job.stem, job.out_dir / f"{job.stem}.ipynb")
     if finished.error:  # the worker died, or the run raised outside papermill
         outcome.error = f"[{job.stem}] FAILED: {finished.error}"
         return outcome

@@ -26,7 +26,8 @@ def plot_curves(history, title=""):
         axis.set_title(label)
         axis.grid(alpha=0.3)
     clean = get("train_clean_acc")
-    if clean and len(clean) == len(epochs):  # measured in every epoch (a run resumed from an unmeasured one is not)
+    if clean and len(clean) == len(epochs) and None not in clean:  # measured in every epoch (a run resumed from an
+        # unmeasured part is not)
         axes[1, 0].lines[0].set_label("weights being trained, the epoch's training images")
         axes[1, 0].plot(epochs, clean, marker="s", markersize=3, label="evaluated model, clean training images")
         axes[1, 0].plot(epochs, get("test_acc"), linestyle=":", color="gray", label="evaluated model, test images")

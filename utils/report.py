@@ -76,7 +76,7 @@ def result_text(record):
 def gap_text(history):
     """The first and last epochs' training curve beside the evaluated model on clean training and on test images
     (fit(measure_train=True)): what explains a training curve below the test curve."""
-    if len(history.train_clean_acc) != len(history.test_acc):
+    if len(history.train_clean_acc) != len(history.test_acc) or None in history.train_clean_acc:
         return "the evaluated model on clean training images was not measured in every epoch of this run"
     return "\n".join(f"epoch {epoch}: training curve {history.train_acc[epoch - 1]:.2f} %, evaluated model on clean "
                      f"training images {history.train_clean_acc[epoch - 1]:.2f} %, on test images "

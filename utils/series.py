@@ -14,6 +14,8 @@ Ray (utils.scale), inside this command or on the cluster at --address; only this
 publish nothing.
 """
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -27,7 +29,8 @@ from utils.scale import Pool, Resources, SchedulingError, add_arguments, resourc
 from utils.sweep import recipe_config, run_seeds
 
 RUNNER_SETS = {"smoke": "use --smoke for a smoke run",
-               "output_dir": "every run gets its own folder under runs/ (the run's log names it)"}
+               "output_dir": "every run gets its own folder under runs/ (the run's log names it)",
+               "checkpoint_dir": "use --resume (a folder per notebook and parameters under runs/checkpoints/)"}
 
 
 def check_overrides(stem, overrides, seeds):
@@ -41,9 +44,11 @@ def check_overrides(stem, overrides, seeds):
         raise RequestError("give the seed either with --seeds or with -p seed, not both")
 
 
-def checkpoint_folder(mode, stem):
-    """Where `--resume` keeps a notebook run's last.pt: runs/checkpoints/<mode>/<stem>."""
-    return RUNS_DIR / "checkpoints" / mode / stem
+def checkpoint_folder(mode, stem, overrides):
+    """Where `--resume` keeps a notebook run's last.pt: runs/checkpoints/<mode>/<stem>/<hash of the -p values>, so
+    that the same command finds it again and another one does not take it for its own."""
+    key = hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return RUNS_DIR / "checkpoints" / mode / stem / key
 
 
 def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log, resources, resume=False):
@@ -64,7 +69,7 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
         if publish and not smoke:
             publish_notebook_run(outcome)
         if resume:  # done: a later --resume must train anew, not take this run's last epoch for its own
-            shutil.rmtree(checkpoint_folder(mode, outcome.stem), ignore_errors=True)
+            shutil.rmtree(checkpoint_folder(mode, outcome.stem, overrides), ignore_errors=True)
 
     with Pool(resources, len(stems), log) as pool:
         if not pool.local:
@@ -74,7 +79,7 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
         # output_dir relative to notebooks/ (the kernel's working directory): a published notebook names no local path
         jobs = [NotebookRun(stem, {**overrides, "smoke": smoke,
                                    "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR),
-                                   **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem), NOTEBOOKS_DIR)}
+                                   **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem, overrides), NOTEBOOKS_DIR)}
                                       if resume else {})},
                             cell_timeout, data_dir) for stem in stems]
         pool.run(execute_run, jobs, finish)
@@ -94,9 +99,8 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
     for stem in stems:  # refuse a bad request before anything runs
         check_overrides(stem, overrides, seeds)
         recipe_config(stem, overrides, smoke=smoke, device="cpu")  # the device is checked where the run happens
-    if resume and (seeds or "checkpoint_dir" in overrides):
-        raise RequestError("--resume is for a notebook run (a sweep resumes seed by seed by itself), and sets "
-                           "checkpoint_dir itself")
+    if resume and seeds:
+        raise RequestError("--resume is for a notebook run: a sweep resumes seed by seed by itself")
     resources = (resources or Resources()).check()
     if resume and (len(stems) > 1 or resources.address):
         raise RequestError("--resume resumes one notebook run on this machine; several (or --address) run on Ray, "

@@ -26,9 +26,11 @@ class SeedOutcome:
 def recipe_config(stem, overrides, **where):
     """The RunConfig notebook `stem` builds from its recipe and the -p values (where: seed, smoke, device, ...);
     a bad value is refused naming the parameter, before anything runs."""
-    from utils.config import ConfigError, RunConfig
+    from utils.config import ConfigError, RunConfig, parse_device
 
     try:
+        if "device" in overrides:  # its form here; whether the machine has it, where the run happens
+            parse_device(overrides["device"])
         return RunConfig.from_recipe(stem, **{**overrides, **where})
     except ConfigError as error:
         raise RequestError(f"{stem}: -p {str(error).split('=')[0].removeprefix('RunConfig.')}: {error}") from None
