@@ -4,7 +4,7 @@ Its fields split in two: what the experiment *is* (`experiment()`: model, schedu
 number a run produces, and where it runs (utils.experiment.WHERE_FIELDS), which decides only how fast.
 """
 import inspect
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -25,6 +25,10 @@ class ConfigError(ValueError):
 
     In Jupyter it shows as that one line, without a traceback: the cause is the value, not the code."""
 
+    def __init__(self, field, value, allowed):
+        super().__init__(f"RunConfig.{field}={value!r} is not allowed: {allowed}")
+        self.field = field
+
     def _render_traceback_(self):  # IPython calls this instead of formatting a traceback
         return [f"{type(self).__name__}: {self}"]
 
@@ -38,7 +42,7 @@ def parse_device(name):
     except (RuntimeError, TypeError):
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"RunConfig.device={name!r} is not allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise ConfigError("device", name, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     return device
 
 
@@ -48,10 +52,9 @@ def resolve_device(name):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"RunConfig.device={name!r} is not allowed: this machine has no CUDA GPU; "
-                          "use 'auto' or 'cpu'")
+        raise ConfigError("device", name, "this machine has no CUDA GPU; use 'auto' or 'cpu'")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"RunConfig.device={name!r} is not allowed: this machine has no MPS device")
+        raise ConfigError("device", name, "this machine has no MPS device")
     return device
 
 
@@ -100,7 +103,7 @@ class RunConfig:
     def validate(self):
         """Raise ValueError naming the first bad field and what it allows."""
         def bad(name, allowed):
-            raise ConfigError(f"RunConfig.{name}={getattr(self, name)!r} is not allowed: {allowed}")
+            raise ConfigError(name, getattr(self, name), allowed)
 
         try:
             factory = MODELS[canonical_name(self.model)]
@@ -147,7 +150,7 @@ class RunConfig:
         try:
             self.augment = check_augment(self.augment)
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"RunConfig.augment={self.augment!r} is not allowed: {error}") from None
+            raise ConfigError("augment", self.augment, error) from None
         self.resolved_device  # raises for a device this machine lacks
 
     @property
@@ -160,8 +163,7 @@ class RunConfig:
 
     def _repr_markdown_(self):
         """How Jupyter shows a config: its recipe as a table, each ingredient with what it does."""
-        return recipe_table(self.to_dict(), {f.name: f.default_factory() if callable(f.default_factory) else f.default
-                                             for f in fields(self)} | {"augment": check_augment({})})
+        return recipe_table(self.to_dict(), type(self)(model=self.model, device="cpu").to_dict())
 
     def experiment(self):
         """What this run trains, as JSON data: every field (defaults included) but where it runs.

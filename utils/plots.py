@@ -7,6 +7,7 @@ import torch
 
 from utils.data import MNIST_MEAN, MNIST_STD
 from utils.metrics import TARGET_ACCURACY, min_last, spread
+from utils.tables import ingredient_value
 
 
 def plot_curves(history, title=""):
@@ -71,12 +72,8 @@ def plot_augmentation(data, count=10, seed=0):
     clean, labels = next(data.train_batches(count, torch.Generator().manual_seed(seed), augment=False))
     warped, _ = next(data.train_batches(count, torch.Generator().manual_seed(seed)))  # same order, then warps
     captions = [f"label {int(y)}" for y in labels] + ["augmented"] * count
-    return _digit_grid(torch.cat([clean, warped]), captions, f"training digits, augmented as {augment_text(data)}",
-                       columns=count)
-
-
-def augment_text(data):
-    return ", ".join(f"{name} {value:g}" for name, value in data.augment.items() if value) or "nothing"
+    shown = ingredient_value("augment", {"augment": data.augment})
+    return _digit_grid(torch.cat([clean, warped]), captions, f"training digits, augmented: {shown}", columns=count)
 
 
 def plot_lr_schedule(rates, steps_per_epoch, title="learning rate per step"):

@@ -35,6 +35,12 @@ def ablation_path(stem, results_dir=None):
     return (results_dir or RESULTS_DIR) / f"{stem[:2]}_ablation.json"  # results/06_ablation.json for 06_smallest
 
 
+def seeds_paths(stem, results_dir=None):
+    """Notebook `stem`'s seeds files: its recipe's, then its other recipes' (by label)."""
+    results_dir = results_dir or RESULTS_DIR
+    return [seeds_path(stem, results_dir=results_dir), *sorted(results_dir.glob(f"{stem}.*{SEEDS_SUFFIX}"))]
+
+
 def records_in(path):
     """The records a results file holds, as a list (a single run's file holds one); none when it is absent."""
     if not path.is_file():
@@ -48,8 +54,7 @@ def result_files(results_dir=None):
     results_dir = results_dir or RESULTS_DIR
     stems = notebook_stems()
     singles = [single_path(s, results_dir) for s in stems]
-    seeds = [path for s in stems for path in [seeds_path(s, results_dir=results_dir),
-                                              *sorted(results_dir.glob(f"{s}.*{SEEDS_SUFFIX}"))]]
+    seeds = [path for s in stems for path in seeds_paths(s, results_dir)]
     ablations = sorted({ablation_path(s, results_dir) for s in stems})
     return [path for path in singles + seeds + ablations if path.is_file()]
 
@@ -62,13 +67,9 @@ def seeds_label(stem, path):
 
 def seeds_files(results_dir=None):
     """{title: records} of every non-empty seeds file: the notebook's recipe first, then its other recipes."""
-    results_dir = results_dir or RESULTS_DIR
-    found = {}
-    for stem in notebook_stems():
-        for path in [seeds_path(stem, results_dir=results_dir), *sorted(results_dir.glob(f"{stem}.*{SEEDS_SUFFIX}"))]:
-            if records_in(path):
-                found[seeds_label(stem, path)] = records_in(path)
-    return found
+    found = {seeds_label(stem, path): records_in(path) for stem in notebook_stems()
+             for path in seeds_paths(stem, results_dir)}
+    return {title: records for title, records in found.items() if records}
 
 
 def device_kind(record):

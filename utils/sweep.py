@@ -33,7 +33,7 @@ def recipe_config(stem, overrides, **where):
             parse_device(overrides["device"])
         return RunConfig.from_recipe(stem, **{**overrides, **where})
     except ConfigError as error:
-        raise RequestError(f"{stem}: -p {str(error).split('=')[0].removeprefix('RunConfig.')}: {error}") from None
+        raise RequestError(f"{stem}: -p {error.field}: {error}") from None
 
 
 def finished_seeds(stem, seeds, overrides, device, data_dir="data"):
