@@ -22,8 +22,8 @@ def test_a_fresh_record_has_exactly_the_fields_of_the_format():
     assert tuple(record) == RECORD_FIELDS and record["format"] == RECORD_FORMAT and record["unknown"] == []
     assert record["config"] == RECIPE.to_dict()  # every field, defaults included
     assert set(record["code"]) == {"commit", "dirty", "utils_sha256"} and record["command"]
-    with pytest.raises(ValueError, match="kind='search' is not allowed"):
-        metrics_record("05_garam_masala", RECIPE, history, 7536, "search")
+    with pytest.raises(ValueError, match="kind='guess' is not allowed"):
+        metrics_record("05_garam_masala", RECIPE, history, 7536, "guess")
 
 
 def test_every_file_under_results_holds_records_of_the_one_format():

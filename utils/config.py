@@ -16,6 +16,7 @@ from utils.tables import recipe_table
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
+SPLITS = ("test", "validation")  # what a run is evaluated on (utils.data.mnist)
 MAX_EPOCHS = 100
 SMOKE_EPOCHS = 3  # a smoke run trains at most this many epochs (fewer when `epochs` says so): resume can be tried
 
@@ -77,6 +78,8 @@ class RunConfig:
     clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
     ema_decay: float = 0.0  # > 0: evaluate (and keep) an exponential moving average of the weights, per step
     recalibrate_average: bool = False  # with ema_decay: recompute the average's BatchNorm statistics before each test
+    split: str = "test"  # test: train on 60,000, evaluate on the test set; validation: train on 50,000, evaluate on
+    # the 10,000 held out of the training set (utils.data.validation_indices), never reading the test set
     seed: int = 1  # draws the initial weights (utils.engine.build_model) and every epoch's randomness (fit)
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
@@ -139,6 +142,8 @@ class RunConfig:
             bad("optimizer", f"one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             bad("scheduler", f"one of {list(SCHEDULERS)}")
+        if self.split not in SPLITS:
+            bad("split", f"one of {list(SPLITS)}")
         for name in ("smoke", "cuda_graphs"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "True or False")

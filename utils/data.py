@@ -4,6 +4,7 @@ The fast path loads the verified uint8 files once, normalises them once and keep
 one gather, with no per-sample PIL work. The plain torchvision ``DataLoader`` path (``torchvision_loaders``) reads
 the same files with the same normalisation and stays for comparison.
 """
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,11 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD  # a black pixel after normalisation
 SMOKE_TRAIN_SAMPLES = 5000  # smoke runs: a few epochs on this many real training images ...
-SMOKE_TEST_SAMPLES = 2000  # ... and this many test images
+SMOKE_TEST_SAMPLES = 2000  # ... and this many test (or validation) images
+VALIDATION_PER_CLASS = 1000  # the validation split: 1,000 training images of each digit, 10,000 in all
+# SHA-256 of the validation split's indices (sorted, as comma-separated decimals): the split is fixed, and a change
+# of its rule fails loudly instead of quietly judging runs on other images
+VALIDATION_SPLIT_SHA256 = "95cac6cd35111733a39cd5bd2095cf8e75b047b1613fea540e396833bbf22df6"
 
 
 def normalise(images_uint8):
@@ -78,10 +83,46 @@ def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_sa
     return data
 
 
+def validation_indices(train_labels):
+    """The fixed validation split: of each digit, the 1,000 training images whose index has the smallest SHA-256.
+
+    A rule of the indices alone (no random generator whose stream could change between versions), class-balanced,
+    and spread over the whole file. Returns the sorted indices as a tensor."""
+    chosen = []
+    for digit in range(10):
+        indices = torch.nonzero(train_labels == digit).flatten().tolist()
+        indices.sort(key=lambda index: hashlib.sha256(str(index).encode()).digest())
+        chosen += indices[:VALIDATION_PER_CLASS]
+    chosen.sort()
+    digest = hashlib.sha256(",".join(map(str, chosen)).encode()).hexdigest()
+    if digest != VALIDATION_SPLIT_SHA256:
+        raise RuntimeError(f"the validation split's indices have SHA-256 {digest}, expected {VALIDATION_SPLIT_SHA256}")
+    return torch.tensor(chosen)
+
+
+def load_validation_split(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
+    """MNIST's 60,000 training images split in two: the model trains on 50,000 and is evaluated on the held-out
+    10,000 (validation_indices), served in MnistData's test_images/test_labels. The test files are not read."""
+    started = time.perf_counter()
+    images, labels = load_raw(data_dir, fetch=fetch, parts=("train",))["train"]
+    held_out = torch.zeros(len(labels), dtype=torch.bool)
+    held_out[validation_indices(labels)] = True
+    train_x, train_y = images[~held_out][:train_samples], labels[~held_out][:train_samples]
+    val_x, val_y = images[held_out][:test_samples], labels[held_out][:test_samples]
+    data = MnistData(normalise(train_x).to(device), train_y.long().to(device),
+                     normalise(val_x).to(device), val_y.long().to(device), augment=augment or {})
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
+    data.load_seconds = time.perf_counter() - started
+    return data
+
+
 def mnist(config):
-    """The data a RunConfig asks for: full MNIST, or a few thousand real samples in smoke mode."""
+    """The data a RunConfig asks for: full MNIST, or a few thousand real samples in smoke mode; with
+    config.split 'validation', the training images split in two (load_validation_split) and no test image."""
     train_samples, test_samples = (SMOKE_TRAIN_SAMPLES, SMOKE_TEST_SAMPLES) if config.smoke else (None, None)
-    return load_mnist(config.data_dir, config.resolved_device, config.augment, train_samples, test_samples)
+    load = load_validation_split if config.split == "validation" else load_mnist
+    return load(config.data_dir, config.resolved_device, config.augment, train_samples, test_samples)
 
 
 def torchvision_transform(augment=None):

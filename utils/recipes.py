@@ -51,6 +51,8 @@ INGREDIENTS = {
                     "(at most the run's epochs: a shorter run keeps min(N, epochs))",
     "ema_decay": "a moving average of the weights is evaluated and kept (decay d: about the last 1/(1-d) steps)",
     "recalibrate_average": "the average's BatchNorm statistics are recomputed for its own weights before each test",
+    "split": "what the run is evaluated on: the test set, or 10,000 training images held out (validation; the "
+             "model then trains on the other 50,000 and the test set is not read)",
 }
 
 
@@ -169,5 +171,13 @@ VARIANTS_07 = {
 ABLATIONS = {
     "05_garam_masala": (RECIPE_05, VARIANTS_05),
     "06_smallest": (BASE_06, VARIANTS_06),
+    "07_speedrun": (FIRST_RECIPE_07, VARIANTS_07),
+}
+
+# Searches for a notebook's recipe (`python -m utils.search STEM`): stem: (a base, its candidates as {id: (title,
+# RunConfig changes)}). Each candidate trains over seeds on the validation split and is ranked there; only the
+# winner is then judged on the test set. 07's candidates are its ablation's variants, which were judged on the
+# test set before the search existed: the two rankings can be compared (README, Searching without the test set).
+SEARCHES = {
     "07_speedrun": (FIRST_RECIPE_07, VARIANTS_07),
 }

@@ -2,7 +2,9 @@
 
 One record format for every kind of run (a notebook's, a seed of a sweep, an ablation variant, a bench run): the
 full config, the per-epoch lists, the times, where it ran, which code and command made it. Other tools read the
-records (results/*.json): keep the names. `unknown` lists the fields of a record made before the field existed,
+records (results/*.json): keep the names. A run evaluated on the validation split (config.split) keeps them too:
+its test_loss and test_acc are then the validation split's, and a search trial stopped early has fewer epochs
+than its config's. `unknown` lists the fields of a record made before the field existed,
 so that nothing is guessed: a top-level field's value is None, a config field ('config.model_args') is absent.
 """
 from pathlib import Path
@@ -17,7 +19,7 @@ from utils.project import METRICS_FILE, MODEL_FILE
 from utils.provenance import machine, provenance
 
 RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
-KINDS = ("notebook", "sweep", "ablation", "bench")  # what asked for the run
+KINDS = ("notebook", "sweep", "ablation", "search", "bench")  # what asked for the run
 RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
                  "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
                  "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",

@@ -1,8 +1,7 @@
 """One unit of work: a RunConfig in, a record out (and, when asked, the trained model).
 
-Every kind of run goes through `train`: a seed of a sweep, an ablation variant, the bench's training runs
-(`--recipes`, `--throughput`; its step timers time single steps, not runs). A notebook
-shows the same steps cell by cell with the same functions (mnist, build_model, fit, metrics_record), so a notebook
+Every kind of run goes through `train`: a seed of a sweep, an ablation variant, a search trial, the bench's
+training runs (`--recipes`, `--throughput`; its step timers time single steps, not runs). A notebook shows the same steps cell by cell with the same functions (mnist, build_model, fit, metrics_record), so a notebook
 run and `train` with the same config give the same numbers (tests/test_series.py checks it).
 """
 from dataclasses import dataclass
@@ -22,13 +21,21 @@ class Run:
     history: object
 
 
-def train(config, kind, notebook=None, variant=None, data=None, stop_after_epoch=None, progress="none"):
+def train(config, kind, notebook=None, variant=None, data=None, stop_after_epoch=None, progress="none",
+          on_epoch=None):
     """Train `config` from scratch and return its Run. data: an MnistData already loaded for this config (the
-    bench reuses one); stop_after_epoch: end early, as fit does."""
+    bench reuses one); stop_after_epoch: end early, as fit does; on_epoch(record): called after every epoch with
+    the record of the epochs so far (a search trial reports it to Ray Tune)."""
     data = data if data is not None else mnist(config)
     model = build_model(config)
-    history = fit(model, data, config, stop_after_epoch=stop_after_epoch, progress=progress)
-    record = metrics_record(notebook, config, history, count_parameters(model), kind, variant)
+    params = count_parameters(model)
+
+    def report(history):
+        on_epoch(metrics_record(notebook, config, history, params, kind, variant))
+
+    history = fit(model, data, config, stop_after_epoch=stop_after_epoch, progress=progress,
+                  on_epoch=report if on_epoch else None)
+    record = metrics_record(notebook, config, history, params, kind, variant)
     return Run(record, model, history)
 
 

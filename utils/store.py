@@ -4,6 +4,8 @@
   results/<stem>.seeds.json         notebook <stem>'s recipe over seeds: one recipe on one kind of device
   results/<stem>.<label>.seeds.json another recipe of that notebook over seeds, kept for comparison
   results/<NN>_ablation.json        the ablation of notebook NN's recipe: records of every variant and seed
+  results/<NN>_search.json          the search for notebook NN's recipe: a record per trial (candidate and seed),
+                                    on the validation split, finished or stopped early
 
 Every file holds records of one format (utils.report.metrics_record). Records are added under one lock per file
 (utils.files.update_json), so commands adding to one file at once lose none. A record is current for a request
@@ -35,6 +37,10 @@ def ablation_path(stem, results_dir=None):
     return (results_dir or RESULTS_DIR) / f"{stem[:2]}_ablation.json"  # results/06_ablation.json for 06_smallest
 
 
+def search_path(stem, results_dir=None):
+    return (results_dir or RESULTS_DIR) / f"{stem[:2]}_search.json"  # results/07_search.json for 07_speedrun
+
+
 def seeds_paths(stem, results_dir=None):
     """Notebook `stem`'s seeds files: its recipe's, then its other recipes' (by label)."""
     results_dir = results_dir or RESULTS_DIR
@@ -50,13 +56,14 @@ def records_in(path):
 
 
 def result_files(results_dir=None):
-    """Every records file of the store, singles first, then seeds, then ablations, each in notebook order."""
+    """Every records file of the store: singles, seeds, ablations, then searches, each in notebook order."""
     results_dir = results_dir or RESULTS_DIR
     stems = notebook_stems()
     singles = [single_path(s, results_dir) for s in stems]
     seeds = [path for s in stems for path in seeds_paths(s, results_dir)]
     ablations = sorted({ablation_path(s, results_dir) for s in stems})
-    return [path for path in singles + seeds + ablations if path.is_file()]
+    searches = sorted({search_path(s, results_dir) for s in stems})
+    return [path for path in singles + seeds + ablations + searches if path.is_file()]
 
 
 def seeds_label(stem, path):
@@ -96,6 +103,24 @@ def add_records(path, records, replaces):
     def add(stored):
         kept = [old for old in stored if not any(replaces(old, new) for new in records)]
         return kept + list(records)
+
+    return update_json(path, add, default=[])
+
+
+def same_trial(one, other):
+    """Two records of one search trial: candidate, seed, experiment and kind of device."""
+    return ((one["variant"], one["seed"]) == (other["variant"], other["seed"]) and device_kind(one) == device_kind(other)
+            and same_experiment(one["config"], other["config"]))
+
+
+def add_trial_record(path, record):
+    """Add a search trial's record to `path`; it replaces a stored record of the same trial unless that one ran more
+    epochs (a trial stopped early holds the first epochs of the same run finished, so the longer one loses
+    nothing). Returns the file's records afterwards."""
+    def add(stored):
+        if any(same_trial(old, record) and old["epochs"] > record["epochs"] for old in stored):
+            return stored
+        return [old for old in stored if not same_trial(old, record)] + [record]
 
     return update_json(path, add, default=[])
 

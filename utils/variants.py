@@ -1,7 +1,8 @@
 """An ablation's data side: its variants by id, the config of each (variant, seed) run, and its current records.
 
 The variants themselves are data in utils.recipes.ABLATIONS; `python -m utils.ablation` runs them and a notebook
-shows their table (utils.tables.ablation_table) from the records this module loads.
+shows their table (utils.tables.ablation_table) from the records this module loads. A search's candidates are
+variants of a base too (utils.search builds its plan as an Ablation on the validation split).
 """
 from dataclasses import dataclass
 

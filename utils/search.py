@@ -1,0 +1,192 @@
+"""Search for a notebook's recipe without the test set: candidates over seeds on the validation split, on Ray Tune.
+
+  python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler asha|median|none] [--grace N]
+                              [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
+  python -m utils.search STEM --table                 the ranking of the trials in results/
+  python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler
+
+The split: every trial trains on 50,000 of MNIST's 60,000 training images and is evaluated after each epoch on the
+other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rule: utils.data.validation_indices);
+the test files are not read. The candidates are named in utils/recipes.py (SEARCHES: a base and its changes by id,
+`--only` picks some); a trial is one (candidate, seed). The scheduler (Ray Tune's, see utils.tuning) stops trials
+that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked by the
+mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
+one with a trial stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as
+it ends (written by this process only), so an interrupted search keeps what it did. Ray is started inside this
+command, or the trials go to the cluster at --address. The winner is judged on the test set once, by the runner
+(`python -m utils.series run STEM --seeds 0-9` after making it the notebook's recipe).
+"""
+import argparse
+import sys
+import time
+
+from utils.cli import RequestError, parse_seeds, resolve
+from utils.mnist import ensure_mnist, part_files
+from utils.project import ROOT
+from utils.provenance import announced, command_line
+from utils.publish import refresh_published
+from utils.ranking import finished, ranking, search_cost, search_table
+from utils.recipes import SEARCHES
+from utils.scale import Resources, SchedulingError, add_arguments, connect, resources_from
+from utils.store import add_trial_record, records_in, search_path
+from utils import tuning
+from utils.tuning import GRACE_EPOCHS, SCHEDULERS, make_scheduler, replay, search_trials
+from utils.variants import Ablation
+
+
+def search_plan(stem):
+    """Notebook `stem`'s search: its candidates as variants of a base evaluated on the validation split."""
+    if stem not in SEARCHES:
+        raise RequestError(f"no search for {stem}; searches: {', '.join(SEARCHES)}")
+    base, candidates = SEARCHES[stem]
+    return Ablation(stem, {**base, "split": "validation"}, candidates)
+
+
+def trial_order(names, seeds):
+    """(candidate, seed) in the order trials start: seed by seed, every candidate of a seed before the next seed,
+    so that the scheduler compares candidates on the same seeds early."""
+    return [(name, seed) for seed in seeds for name in names]
+
+
+def cost_text(records, wall_seconds=None):
+    """One line: trials started and stopped early, epochs trained of those planned, the trials' seconds."""
+    cost = search_cost(records)
+    saved = cost["full_epochs"] - cost["epochs"]
+    return (f"{cost['trials']} trials, {cost['stopped']} stopped early; {cost['epochs']} of {cost['full_epochs']} "
+            f"epochs trained ({saved} saved, {100 * saved / cost['full_epochs']:.0f} %); fit() and loading "
+            f"{cost['seconds'] / 60:.1f} min summed over trials"
+            + (f"; wall time {wall_seconds / 60:.1f} min" if wall_seconds is not None else ""))
+
+
+def run_search(stem, seeds, names=None, scheduler="asha", grace=GRACE_EPOCHS, resources=None, path=None,
+               data_dir=ROOT / "data", log=print, command=None):
+    """Train every (candidate, seed) of `stem`'s search as a Tune trial under `scheduler`, adding each trial's
+    record to `path` as it ends. Returns (the trials' records from this search, their errors)."""
+    plan = search_plan(stem)
+    path = path or search_path(stem)
+    names = list(dict.fromkeys(names or plan.variants))
+    unknown = sorted(set(names) - set(plan.variants))
+    if unknown:
+        raise RequestError(f"unknown candidate(s) {', '.join(unknown)} of {stem}; known: {', '.join(plan.variants)}")
+    if scheduler not in SCHEDULERS:
+        raise RequestError(f"--scheduler {scheduler}: one of {', '.join(SCHEDULERS)}")
+    resources = (resources or Resources()).check()
+    epochs = max(plan.config(name, 0).epochs for name in names)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= epochs:
+        raise RequestError(f"--grace {grace}: a whole number of epochs from 1 to {epochs}")
+    from utils.run import Job
+
+    jobs = [Job(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
+            for name, seed in trial_order(names, seeds)]
+    ensure_mnist(data_dir, log=log, names=part_files(["train"]))  # once, here; the test files are not needed
+    kept = []
+
+    def keep(record):
+        kept.append(record)
+        add_trial_record(path, record)
+        how = "finished" if finished(record) else f"stopped after epoch {record['epochs']}"
+        log(f"{record['variant']} seed {record['seed']} {how}: validation {record['test_acc'][-1]:.2f} % "
+            f"(min of last 3 {min(record['test_acc'][-3:]):.2f} %), fit() {record['fit_seconds']:.0f} s "
+            f"({record['threads']} threads)")
+
+    log(f"{len(jobs)} trials ({len(names)} candidates x {len(seeds)} seeds) on the validation split, scheduler "
+        f"{scheduler}{f' from epoch {grace}' if scheduler != 'none' else ''}; records to {path}")
+    with announced(command):
+        errors = search_trials(jobs, make_scheduler(scheduler, epochs, grace), resources, keep, log)
+    for error in errors:
+        log(f"FAILED: {error}")
+    if kept and path == search_path(stem):
+        refresh_published()
+    return kept, errors
+
+
+def compare_schedulers(stem, grace=GRACE_EPOCHS, path=None, log=print):
+    """Replay the current finished trials of `stem`'s search through every scheduler, one at a time in the order a
+    search starts them; returns {scheduler: the records it leaves}."""
+    plan = search_plan(stem)
+    done = [r for r in plan.current(records_in(path or search_path(stem))) if finished(r)]
+    order = {key: i for i, key in enumerate(trial_order(list(plan.variants), sorted({r["seed"] for r in done})))}
+    done.sort(key=lambda r: order[r["variant"], r["seed"]])
+    if not done:
+        raise RequestError(f"{stem}'s search has no finished trials to replay: run it with --scheduler none first")
+    epochs = max(r["config"]["epochs"] for r in done)
+    import ray
+
+    started = connect(None, log)  # one Ray for every replay
+    try:
+        return {name: replay(done, make_scheduler(name, epochs, grace), Resources(), log) for name in SCHEDULERS}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def comparison_table(replays, titles):
+    """Per scheduler: what it stopped and saved, and whether the ranking of the full runs survives."""
+    full = replays["none"]
+    full_order = ranking(full)
+    rows = ["| scheduler | trials stopped | epochs trained | trial time | winner kept | candidates ranked "
+            "(of all) | candidates that lost a seed |", "|---|---:|---:|---:|---|---:|---|"]
+    for name, records in replays.items():
+        cost, whole = search_cost(records), search_cost(full)
+        order = ranking(records)
+        complete = [n for n in order if all(finished(r) for r in records if r["variant"] == n)]
+        lost = [f"{titles.get(n, n)} ({sum(not finished(r) for r in records if r['variant'] == n)})"
+                for n in order if n not in complete]
+        rows.append(f"| {name} | {cost['stopped']} of {cost['trials']} | {cost['epochs']} of {whole['epochs']} "
+                    f"({100 * cost['epochs'] / whole['epochs']:.0f} %) | {cost['seconds'] / 60:.1f} of "
+                    f"{whole['seconds'] / 60:.1f} min | {'yes' if order[:1] == full_order[:1] else 'no'} "
+                    f"| {len(complete)} of {len(order)} | {', '.join(lost) or '–'} |")
+    return "\n".join(rows)
+
+
+def scheduler_help():
+    """The schedulers' lines of utils.tuning's docstring."""
+    lines = tuning.__doc__.split("Schedulers", 1)[1].splitlines()[1:]
+    return "\n".join(lines[:next(i for i, line in enumerate(lines) if line.startswith("`replay`"))])
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m utils.search", description=__doc__.splitlines()[0],
+                                     epilog="\n".join(__doc__.splitlines()[6:]) + "\n\nSchedulers:\n"
+                                     + scheduler_help(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebook", help=f"whose recipe to search for: {', '.join(SEARCHES)} (or its number)")
+    parser.add_argument("--seeds", nargs="+", default=["0-4"], help="seeds of every candidate, e.g. 0-4 (default)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/recipes.py)")
+    parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS,
+                        help="how lagging trials are stopped: asha (default), median, or none (every trial to the "
+                             "end)")
+    parser.add_argument("--grace", type=int, default=GRACE_EPOCHS,
+                        help=f"epochs every trial runs before it may be stopped (default {GRACE_EPOCHS})")
+    parser.add_argument("--table", action="store_true", help="print the ranking of the stored trials; train nothing")
+    parser.add_argument("--compare-schedulers", action="store_true",
+                        help="replay the stored finished trials through each scheduler; train nothing")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        (stem,) = resolve([args.notebook])
+        plan = search_plan(stem)
+        if args.compare_schedulers:
+            print(comparison_table(compare_schedulers(stem, args.grace), plan.titles))
+            return 0
+        if not args.table:
+            started = time.perf_counter()
+            kept, errors = run_search(stem, parse_seeds(args.seeds), args.only, args.scheduler, args.grace,
+                                      resources_from(args), command=command_line(["utils.search", *argv]))
+            print(cost_text(kept, time.perf_counter() - started) if kept else "no trial finished")
+            if errors:
+                return 1
+    except (RequestError, SchedulingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every trial that ended is in the search's file", file=sys.stderr)
+        return 130
+    records = plan.current(records_in(search_path(stem)))
+    print(search_table(records, plan.titles) if records else f"{stem}'s search has no trials in results/ yet")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
