@@ -1,4 +1,4 @@
-"""The training loop, once: build_model, train_epoch, evaluate, fit -> History, with checkpoints and resume.
+"""The training loop, once: build_model, train_epoch, evaluate, fit -> History, with checkpoints (utils.resume).
 
 config.seed has one owner here: build_model draws the initial weights from it, and fit derives each epoch's
 randomness (batch order, augmentation, dropout) from (seed, epoch), so a run resumed after epoch k continues
@@ -10,7 +10,6 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,11 +17,11 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
-from utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from utils.graphs import graphed_forward
 from utils.metrics import first_epoch_at_target
-from utils.models import build, count_parameters
+from utils.models import build
 from utils.project import HEADLESS_ENV
+from utils.resume import last_checkpoint, restore, save_training_state  # noqa: F401 (notebooks import it here)
 
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
 RECALIBRATION_IMAGES = 10_000  # the first N clean training images set the average's BatchNorm statistics
@@ -210,28 +209,6 @@ class EpochProgress:
             print(f"epoch {epoch + 1:2d}/{self.epochs} | {summary} | {seconds:.1f} s", flush=True)
 
 
-def restore(path, config, model, optimizer, scheduler, average):
-    """Load a last.pt of the same experiment into the training state; returns (History, epochs done)."""
-    state = load_checkpoint(path, config.resolved_device,
-                            required=("config", "model", "optimizer", "history", "epoch"))
-    differences = config.differences(state["config"])
-    if differences:
-        raise CheckpointError(f"{path} belongs to another experiment; it differs in " + "; ".join(differences))
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if average is not None:
-        average.load_state_dict(state["average"])
-    return History(**state["history"]), state["epoch"]
-
-
-def last_checkpoint(config):
-    """The last.pt in config.checkpoint_dir, where an earlier run of it stopped (or finished), else None."""
-    path = Path(config.checkpoint_dir) / "last.pt" if config.checkpoint_dir else None
-    return path if path is not None and path.is_file() else None
-
-
 def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None, measure_train=False,
         on_epoch=None):
     """Train `model` on `data` as `config` says; returns the History of all epochs.
@@ -254,7 +231,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     average = make_average(model, config)
     history, start_epoch = History(load_seconds=data.load_seconds), 0
     if resume_from is not None:
-        history, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
+        saved, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
+        history = History(**saved)
         if measure_train:  # epochs an earlier part trained without measuring: unknown, and said so
             history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
@@ -299,16 +277,3 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
         torch.cuda.synchronize()
     history.fit_seconds, history.load_seconds = earlier + time.perf_counter() - fit_started, data.load_seconds
     return history
-
-
-def save_training_state(model, optimizer, scheduler, average, evaluated, history, config, is_best):
-    """last.pt (all fit needs to resume) and, when `is_best`, best.pt (the evaluated model, config, metrics)."""
-    folder, epoch = Path(config.checkpoint_dir), len(history.test_acc)
-    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                     "average": average.state_dict() if average is not None else None,
-                     "history": history.as_lists(), "epoch": epoch, "config": config.to_dict()}, folder / "last.pt")
-    if is_best:  # best.pt holds the model that was evaluated: the average when there is one
-        metrics = {"epoch": epoch, "params": count_parameters(evaluated), **history.as_lists()}
-        save_checkpoint({"model": evaluated.state_dict(), "config": config.to_dict(), "metrics": metrics},
-                        folder / "best.pt")

@@ -14,7 +14,7 @@ import contextlib
 
 from utils.files import atomic_copy, atomic_write, file_lock
 from utils.project import IMAGES_DIR, MODEL_FILE, NOTEBOOKS_DIR, RUNS_DIR
-from utils.readme import refresh_readme
+from utils.readme import refresh_readme, rewrite_section
 from utils.store import add_seed_record, publish_single
 
 FIGURES = ("curves", "misclassified")  # PNGs a notebook saves into its output_dir
@@ -75,3 +75,9 @@ def refresh_published():
     """Rebuild the README's generated sections from the store (after records were added outside publishing)."""
     with publishing():
         refresh_readme()
+
+
+def publish_section(name, body):
+    """Write one README section that a command builds itself (a search's ranking, the schedulers compared)."""
+    with publishing():
+        rewrite_section(name, body)

@@ -27,7 +27,7 @@ def ranking(records):
     """Candidate ids, best first: those with every trial finished by their mean min-of-last-3 (higher first), then
     those with trials stopped early, by how many they finished."""
     def key(item):
-        name, trials = item
+        trials = item[1]
         done = [r for r in trials if finished(r)]
         mean = statistics.mean(min_last(r["test_acc"]) for r in done) if done else 0.0
         return (len(done) < len(trials), -len(done), -mean)
@@ -40,9 +40,9 @@ def search_table(records, titles):
     epoch), and over the finished ones the mean ± sd and lowest of the min of the last 3 validation epochs and the
     seeds at >= 99.40 %."""
     grouped = by_candidate(records)
-    rows = ["| rank | candidate | params | seeds | finished | stopped early (seed: after epoch) "
-            "| val min(last 3): mean ± sd | lowest | ≥ 99.40 % | machine | code |",
-            "|---:|---|---:|---|---:|---|---:|---:|---:|---|---|"]
+    header = ("| rank | candidate | params | seeds | finished | stopped early (seed: after epoch) "
+              "| val min(last 3): mean ± sd | lowest | ≥ 99.40 % | machine | code |")
+    rows = [header, "|---:|---|---:|---|---:|---|---:|---:|---:|---|---|"]
     for rank, name in enumerate(ranking(records), 1):
         trials = grouped[name]
         done = [r for r in trials if finished(r)]

@@ -3,6 +3,7 @@ import re
 
 from utils.files import atomic_write
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, colab_url, notebook_stems
+from utils.recipes import chosen_on
 from utils.store import records_in, result_files, seeds_files, single_path
 from utils.tables import provenance_table, results_table, seeds_table
 
@@ -25,10 +26,16 @@ def colab_table(stems):
 
 def replace_section(text, name, body):
     """Swap what stands between the NAME markers for `body`; the markers must exist."""
-    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"README has no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def rewrite_section(name, body, readme=README):
+    """Replace one generated section of the README (one a command writes itself, not from the store)."""
+    text = replace_section(readme.read_text(), name, body)
+    atomic_write(readme, lambda file: file.write(text.encode()))
 
 
 def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
@@ -39,7 +46,7 @@ def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR
     seeds = seeds_files(results_dir)
     text = readme.read_text()
     text = replace_section(text, "results", results_table(singles) if singles else "_No full runs yet._")
-    text = replace_section(text, "seeds", "\n\n".join(seeds_table(t, r) for t, r in seeds.items())
+    text = replace_section(text, "seeds", "\n\n".join(seeds_table(t, r, chosen_on(t)) for t, r in seeds.items())
                            or "_No multi-seed runs yet._")
     files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
     text = replace_section(text, "provenance", provenance_table(files) if files else "_No results yet._")

@@ -56,6 +56,17 @@ INGREDIENTS = {
 }
 
 
+# How each recipe over seeds (a seeds table's title, utils.store.seeds_label) was chosen, where not on the test set:
+# every recipe before the validation split existed was chosen by its notebook's ablation, on the test set.
+CHOSEN_ON_VALIDATION = {}  # title: the search that chose it, e.g. "the validation split (results/07_search.json)"
+
+
+def chosen_on(title):
+    """What the recipe of seeds table `title` was chosen on."""
+    return CHOSEN_ON_VALIDATION.get(title, "the test set (its notebook's ablation, before the validation split "
+                                           "existed)")
+
+
 def with_rules(recipe, changes):
     """The recipe with `changes` (a user's knobs) and the rules between knobs applied: a run shorter than the
     recipe's unaugmented last epochs keeps as many as it has (clean_epochs = min(clean_epochs, epochs))."""

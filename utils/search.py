@@ -3,7 +3,8 @@
   python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler asha|median|none] [--grace N]
                               [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
   python -m utils.search STEM --table                 the ranking of the trials in results/
-  python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler
+  python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler (and
+                                                      write the comparison into the README)
 
 The split: every trial trains on 50,000 of MNIST's 60,000 training images and is evaluated after each epoch on the
 other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rule: utils.data.validation_indices);
@@ -17,19 +18,23 @@ command, or the trials go to the cluster at --address. The winner is judged on t
 (`python -m utils.series run STEM --seeds 0-9` after making it the notebook's recipe).
 """
 import argparse
+import statistics
 import sys
 import time
 
+from utils import tuning
 from utils.cli import RequestError, parse_seeds, resolve
+from utils.experiment import same_experiment
+from utils.metrics import min_last
 from utils.mnist import ensure_mnist, part_files
 from utils.project import ROOT
 from utils.provenance import announced, command_line
-from utils.publish import refresh_published
-from utils.ranking import finished, ranking, search_cost, search_table
+from utils.publish import publish_section
+from utils.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
 from utils.recipes import SEARCHES
 from utils.scale import Resources, SchedulingError, add_arguments, connect, resources_from
-from utils.store import add_trial_record, records_in, search_path
-from utils import tuning
+from utils.store import ablation_path, add_trial_record, device_kind, records_in, search_path, seeds_paths
+from utils.tables import escape
 from utils.tuning import GRACE_EPOCHS, SCHEDULERS, make_scheduler, replay, search_trials
 from utils.variants import Ablation
 
@@ -93,11 +98,67 @@ def run_search(stem, seeds, names=None, scheduler="asha", grace=GRACE_EPOCHS, re
         f"{scheduler}{f' from epoch {grace}' if scheduler != 'none' else ''}; records to {path}")
     with announced(command):
         errors = search_trials(jobs, make_scheduler(scheduler, epochs, grace), resources, keep, log)
+    if len(kept) + len(errors) < len(jobs):  # Ctrl-C: Tune ends the trials still out without a result
+        errors.append(f"{len(jobs) - len(kept) - len(errors)} trials did not end (interrupted); the records of those "
+                      "that did are kept: run the same command again for a whole search")
     for error in errors:
         log(f"FAILED: {error}")
     if kept and path == search_path(stem):
-        refresh_published()
+        publish_section("search", search_section())
     return kept, errors
+
+
+def judged_both_ways(stem, records):
+    """{candidate: (validation mean, test mean, seeds)} of the min of the last 3 epochs, for each candidate whose
+    every trial finished and whose experiment (but for the split) notebook `stem`'s ablation or seeds files hold
+    on the test set, over the seeds both have, on the same kind of device."""
+    tested = [r for path in [ablation_path(stem), *seeds_paths(stem)] for r in records_in(path)]
+    both = {}
+    for name, trials in by_candidate(records).items():
+        if not all(finished(r) for r in trials):
+            continue
+        on_test = {r["seed"]: r for r in tested if device_kind(r) == device_kind(trials[0])
+                   and same_experiment({**trials[0]["config"], "split": "test", "seed": 0}, {**r["config"], "seed": 0})}
+        seeds = [r["seed"] for r in trials if r["seed"] in on_test]
+        if seeds:
+            both[name] = (statistics.mean(min_last(r["test_acc"]) for r in trials if r["seed"] in seeds),
+                          statistics.mean(min_last(on_test[seed]["test_acc"]) for seed in seeds), seeds)
+    return both
+
+
+def agreement_text(stem, records, titles):
+    """The candidates judged both ways, side by side, and how far their two rankings agree."""
+    both = judged_both_ways(stem, records)
+    if len(both) < 2:
+        return ""
+    rho, count = rank_agreement({n: v for n, (v, _, _) in both.items()}, {n: t for n, (_, t, _) in both.items()})
+    val_rank = ranks([v for v, _, _ in both.values()])
+    test_rank = ranks([t for _, t, _ in both.values()])
+    rows = ["| candidate | seeds | validation: mean min(last 3) | rank | test: mean min(last 3) | rank |",
+            "|---|---|---:|---:|---:|---:|"]
+    for (name, (val, test, seeds)), one, two in zip(both.items(), val_rank, test_rank):
+        rows.append(f"| {escape(titles.get(name, name))} | {', '.join(map(str, seeds))} | {val:.2f} % | {one:g} "
+                    f"| {test:.2f} % | {two:g} |")
+    best_val, best_test = max(both, key=lambda n: both[n][0]), max(both, key=lambda n: both[n][1])
+    return "\n".join(rows + ["", f"Spearman's rank correlation of the two rankings: {rho:+.2f} over {count} candidates"
+                                 f" (1: the same order); the best on the validation split is "
+                                 f"{'also' if best_val == best_test else 'not'} the best on the test set."])
+
+
+def search_section():
+    """The README's part on searches: for each search with trials, what it cost, its ranking and, where its
+    candidates were also judged on the test set, how far the two rankings agree."""
+    parts = []
+    for stem in SEARCHES:
+        plan = search_plan(stem)
+        stored = plan.current(records_in(search_path(stem)))
+        for kind in sorted({device_kind(r) for r in stored}):  # never two kinds of device in one table
+            records = [r for r in stored if device_kind(r) == kind]
+            commands = sorted({r["command"] for r in records})
+            parts += [f"**{stem}**, on the validation split ({kind}; {', '.join(f'`{c}`' for c in commands)}): "
+                      f"{cost_text(records)}.", "", search_table(records, plan.titles), "",
+                      agreement_text(stem, records, plan.titles)]
+    return "\n".join(parts).strip() or "_No search has run yet._"
 
 
 def compare_schedulers(stem, grace=GRACE_EPOCHS, path=None, log=print):
@@ -124,8 +185,9 @@ def comparison_table(replays, titles):
     """Per scheduler: what it stopped and saved, and whether the ranking of the full runs survives."""
     full = replays["none"]
     full_order = ranking(full)
-    rows = ["| scheduler | trials stopped | epochs trained | trial time | winner kept | candidates ranked "
-            "(of all) | candidates that lost a seed |", "|---|---:|---:|---:|---|---:|---|"]
+    header = ("| scheduler | trials stopped | epochs trained | trial time | winner kept | candidates ranked (of all) "
+              "| candidates that lost a seed |")
+    rows = [header, "|---|---:|---:|---:|---|---:|---|"]
     for name, records in replays.items():
         cost, whole = search_cost(records), search_cost(full)
         order = ranking(records)
@@ -168,7 +230,10 @@ def main(argv=None):
         (stem,) = resolve([args.notebook])
         plan = search_plan(stem)
         if args.compare_schedulers:
-            print(comparison_table(compare_schedulers(stem, args.grace), plan.titles))
+            table = comparison_table(compare_schedulers(stem, args.grace), plan.titles)
+            publish_section("schedulers", f"{stem}, replayed by `{command_line(['utils.search', *argv])}`:\n\n"
+                                          + table)
+            print(table)
             return 0
         if not args.table:
             started = time.perf_counter()

@@ -93,13 +93,14 @@ def epoch_times(record):
                                  f"average) and finish. Loading MNIST before it took {record['load_seconds']:.2f} s."])
 
 
-def seeds_table(title, records):
-    """A recipe's runs over seeds: a summary sentence (spread_text, and time_text once runs are timed), then one
-    row per seed."""
+def seeds_table(title, records, chosen_on=None):
+    """A recipe's runs over seeds: a summary sentence (spread_text, and time_text once runs are timed; what the
+    recipe was chosen on, when given), then one row per seed."""
     machines = sorted({machine_short(r) for r in records})
     codes = sorted({code_short(r) for r in records})
     timing = time_text(records)
-    summary = " ".join(filter(None, [spread_text(records), timing]))
+    summary = " ".join(filter(None, [spread_text(records), timing,
+                                     f"Recipe chosen on {chosen_on}." if chosen_on else ""]))
     timed = bool(timing)
     rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
             f"epochs, {', '.join(machines)}, code {', '.join(codes)}: {summary}", "",

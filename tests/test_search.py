@@ -1,0 +1,129 @@
+"""Searching without the test set: the validation split, trials on Ray Tune (embedded and on a cluster), stopped
+trials' records kept, the schedulers replayed, candidates ranked."""
+import os
+
+import pytest
+import torch
+
+from utils import recipes, search
+from utils.config import RunConfig
+from utils.data import VALIDATION_PER_CLASS, load_mnist, load_validation_split, normalise, validation_indices
+from utils.files import read_json, write_json
+from utils.mnist import MnistDataError, load_raw, part_files, raw_dir
+from utils.ranking import finished, rank_agreement, ranking, search_cost
+from utils.recipes import RECIPE_05
+from utils.run import train
+from utils.scale import Resources
+
+# 3 epochs on 5,000 of the 50,000 training images, evaluated on 2,000 of the validation images: seconds per trial
+SMOKE_BASE = {**RECIPE_05, "smoke": True, "ema_decay": 0.0, "recalibrate_average": False, "clean_epochs": 0}
+GRID = {"peak-0.1": ("one-cycle peak LR 0.1", {}),
+        "peak-1e-5": ("one-cycle peak LR 0.00001: learns nothing in 3 epochs", {"lr": 1e-5}),
+        "peak-0.01": ("one-cycle peak LR 0.01", {"lr": 0.01})}
+
+
+@pytest.fixture
+def small_search(monkeypatch):
+    """A search of 05's stem over the smoke grid above, in place of the real ones."""
+    monkeypatch.setitem(recipes.SEARCHES, "05_garam_masala", (SMOKE_BASE, GRID))
+    return "05_garam_masala"
+
+
+def test_the_validation_split_is_fixed_class_balanced_and_apart_from_the_training_images(mnist_dir):
+    images, labels = load_raw(mnist_dir, parts=("train",))["train"]
+    held_out = validation_indices(labels)  # checks its own SHA-256: the same 10,000 images for every run
+    assert len(held_out) == 10 * VALIDATION_PER_CLASS == len(set(held_out.tolist()))
+    assert torch.bincount(labels[held_out], minlength=10).tolist() == [VALIDATION_PER_CLASS] * 10
+    assert held_out.min() < 6000 and held_out.max() > 54000  # spread over the whole file, not one end of it
+    data = load_validation_split(mnist_dir)
+    trained = torch.ones(len(labels), dtype=torch.bool)
+    trained[held_out] = False
+    assert torch.equal(data.train_images, normalise(images[trained]))  # the other 50,000, in their order
+    assert torch.equal(data.test_images, normalise(images[held_out]))
+    assert torch.equal(data.train_labels, labels[trained].long()) and len(data.test_labels) == 10000
+
+
+def test_a_validation_run_never_opens_the_test_files(mnist_dir, tmp_path):
+    folder = raw_dir(tmp_path)
+    folder.mkdir(parents=True)
+    for name in part_files(["train"]):
+        os.symlink(raw_dir(mnist_dir) / name, folder / name)
+    config = RunConfig(**SMOKE_BASE, epochs=1, split="validation", device="cpu", data_dir=str(tmp_path))
+    record = train(config, "search").record
+    assert record["config"]["split"] == "validation" and len(record["test_acc"]) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(part_files(["train"]))  # none fetched either
+    with pytest.raises(MnistDataError, match="t10k-images-idx3-ubyte: missing"):  # a test-set run needs them
+        load_mnist(tmp_path, fetch=False)
+
+
+def test_a_search_on_a_small_grid_keeps_the_record_of_a_trial_stopped_early(mnist_dir, small_search, tmp_path):
+    path = tmp_path / "search.json"
+    # ASHA's one milestone is epoch 2, where peak LR 0.1 leads by far (after epoch 1 it may still trail: warm-up)
+    kept, errors = search.run_search(small_search, [0, 1], scheduler="asha", grace=2, path=path,
+                                     data_dir=mnist_dir, log=lambda line: None)
+    stored = read_json(path)
+    assert not errors and len(kept) == len(stored) == 6
+    stopped = [r for r in stored if not finished(r)]
+    assert stopped and all(r["variant"] != "peak-0.1" for r in stopped)
+    assert all(r["epochs"] == len(r["test_acc"]) == 2 < r["config"]["epochs"] for r in stopped)
+    assert all(r["kind"] == "search" and r["config"]["split"] == "validation" for r in stored)
+    losers = {r["variant"] for r in stopped}
+    assert set(ranking(stored)[-len(losers):]) == losers  # a candidate with a trial stopped early ranks last
+    assert search_cost(stored)["epochs"] == 6 * 3 - len(stopped)
+
+
+def test_a_search_runs_its_trials_on_a_two_node_cluster(mnist_dir, small_search, tmp_path, monkeypatch):
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setitem(recipes.SEARCHES, small_search, (SMOKE_BASE, {"peak-0.1": GRID["peak-0.1"]}))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        kept, errors = search.run_search(small_search, [0, 1], scheduler="none", path=tmp_path / "search.json",
+                                         resources=Resources(address=cluster.address), data_dir=mnist_dir,
+                                         log=lambda line: None)
+    finally:
+        cluster.shutdown()
+    assert not errors and sorted(r["seed"] for r in kept) == [0, 1] and all(finished(r) for r in kept)
+
+
+def test_replayed_schedulers_stop_the_lagging_trials_and_none_stops_nothing(mnist_dir, small_search, tmp_path):
+    plan = search.search_plan(small_search)
+    template = train(plan.config("peak-0.1", 0, mnist_dir), "search", small_search, "peak-0.1").record
+    records = []
+    for seed in (0, 1, 2):
+        for name in GRID:
+            accuracies = [97.0, 98.5, 99.2] if name == "peak-0.1" else [90.0, 92.0, 94.0]  # 3 epochs, as smoke
+            records.append({**template, "variant": name, "seed": seed, "test_acc": accuracies,
+                            "config": plan.config(name, seed, mnist_dir).to_dict()})
+    write_json(records, tmp_path / "search.json")
+    replays = search.compare_schedulers(small_search, grace=1, path=tmp_path / "search.json", log=lambda line: None)
+    assert all(finished(r) for r in replays["none"]) and len(replays["none"]) == 9
+    for name in ("asha", "median"):
+        stopped = {(r["variant"], r["seed"]) for r in replays[name] if not finished(r)}
+        assert stopped and all(variant != "peak-0.1" for variant, _ in stopped), name
+        assert ranking(replays[name])[0] == "peak-0.1"
+    assert all(len(r["test_acc"]) == r["epochs"] for r in replays["asha"])  # cut where it stopped
+    assert "| asha |" in search.comparison_table(replays, plan.titles)
+
+
+def test_a_bad_search_request_is_refused_before_anything_runs(small_search, capsys):
+    for argv, message in ((["05", "--only", "nope"], "unknown candidate(s) nope"),
+                          (["05", "--grace", "0"], "--grace 0: a whole number of epochs from 1 to 3"),
+                          (["03"], "no search for 03_dropout"), (["05", "--seeds", "3-1"], "--seeds '3-1'")):
+        assert search.main(argv) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean():
+    def record(name, seed, accuracies, epochs=4):
+        return {"variant": name, "seed": seed, "epochs": len(accuracies), "test_acc": accuracies,
+                "config": {"epochs": epochs}, "params": 100, "fit_seconds": 1.0, "load_seconds": 0.5}
+
+    records = [record("a", 0, [99.0, 99.3, 99.4, 99.5]), record("a", 1, [99.0, 99.5, 99.5, 99.5]),
+               record("b", 0, [99.0, 99.6, 99.6, 99.6]), record("b", 1, [98.0, 98.1]),  # stopped: lost
+               record("c", 0, [99.0, 99.0, 99.0, 99.0]), record("c", 1, [99.0, 99.0, 99.0, 99.1])]
+    assert ranking(records) == ["a", "c", "b"]
+    assert search_cost(records) == {"trials": 6, "stopped": 1, "epochs": 22, "full_epochs": 24, "seconds": 9.0}
+    assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 30, "b": 20, "c": 10, "d": 0}) == (pytest.approx(1.0), 3)
+    assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 10, "b": 20, "c": 30})[0] == pytest.approx(-1.0)
