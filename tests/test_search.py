@@ -97,14 +97,18 @@ def test_replayed_schedulers_stop_the_lagging_trials_and_none_stops_nothing(mnis
             records.append({**template, "variant": name, "seed": seed, "test_acc": accuracies,
                             "config": plan.config(name, seed, mnist_dir).to_dict()})
     write_json(records, tmp_path / "search.json")
-    replays = search.compare_schedulers(small_search, grace=1, path=tmp_path / "search.json", log=lambda line: None)
-    assert all(finished(r) for r in replays["none"]) and len(replays["none"]) == 9
+    replays = search.compare_schedulers(small_search, graces=(1, 2), path=tmp_path / "search.json",
+                                        log=lambda line: None)
+    assert sorted(replays, key=str) == sorted([("asha", 1), ("asha", 2), ("median", 1), ("median", 2),
+                                               ("none", None)], key=str)
+    assert all(finished(r) for r in replays["none", None]) and len(replays["none", None]) == 9
     for name in ("asha", "median"):
-        stopped = {(r["variant"], r["seed"]) for r in replays[name] if not finished(r)}
-        assert stopped and all(variant != "peak-0.1" for variant, _ in stopped), name
-        assert ranking(replays[name])[0] == "peak-0.1"
-    assert all(len(r["test_acc"]) == r["epochs"] for r in replays["asha"])  # cut where it stopped
-    assert "| asha |" in search.comparison_table(replays, plan.titles)
+        stopped = [r for r in replays[name, 1] if not finished(r)]
+        assert stopped and all(r["variant"] != "peak-0.1" for r in stopped), name
+        assert all(len(r["test_acc"]) == r["epochs"] for r in stopped)  # cut where it stopped
+        assert ranking(replays[name, 1])[0] == "peak-0.1"
+    table = search.comparison_table(replays, plan.titles)
+    assert "| asha | 1 |" in table and "| none | – | 0 of 9 |" in table
 
 
 def test_a_bad_search_request_is_refused_before_anything_runs(small_search, capsys):

@@ -1,6 +1,6 @@
 """Search for a notebook's recipe without the test set: candidates over seeds on the validation split, on Ray Tune.
 
-  python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler asha|median|none] [--grace N]
+  python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler median|asha|none] [--grace N]
                               [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
   python -m utils.search STEM --table                 the ranking of the trials in results/
   python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler (and
@@ -63,7 +63,7 @@ def cost_text(records, wall_seconds=None):
             + (f"; wall time {wall_seconds / 60:.1f} min" if wall_seconds is not None else ""))
 
 
-def run_search(stem, seeds, names=None, scheduler="asha", grace=GRACE_EPOCHS, resources=None, path=None,
+def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, resources=None, path=None,
                data_dir=ROOT / "data", log=print, command=None):
     """Train every (candidate, seed) of `stem`'s search as a Tune trial under `scheduler`, adding each trial's
     record to `path` as it ends. Returns (the trials' records from this search, their errors)."""
@@ -161,9 +161,10 @@ def search_section():
     return "\n".join(parts).strip() or "_No search has run yet._"
 
 
-def compare_schedulers(stem, grace=GRACE_EPOCHS, path=None, log=print):
-    """Replay the current finished trials of `stem`'s search through every scheduler, one at a time in the order a
-    search starts them; returns {scheduler: the records it leaves}."""
+def compare_schedulers(stem, graces=(GRACE_EPOCHS,), path=None, log=print):
+    """Replay the current finished trials of `stem`'s search through every scheduler (each stopping one from each
+    of `graces` epochs on), one at a time in the order a search starts them; returns {(scheduler, grace): the
+    records it leaves} (grace None for `none`)."""
     plan = search_plan(stem)
     done = [r for r in plan.current(records_in(path or search_path(stem))) if finished(r)]
     order = {key: i for i, key in enumerate(trial_order(list(plan.variants), sorted({r["seed"] for r in done})))}
@@ -171,33 +172,37 @@ def compare_schedulers(stem, grace=GRACE_EPOCHS, path=None, log=print):
     if not done:
         raise RequestError(f"{stem}'s search has no finished trials to replay: run it with --scheduler none first")
     epochs = max(r["config"]["epochs"] for r in done)
+    wanted = [(name, grace) for name in SCHEDULERS if name != "none" for grace in graces] + [("none", None)]
     import ray
 
     started = connect(None, log)  # one Ray for every replay
     try:
-        return {name: replay(done, make_scheduler(name, epochs, grace), Resources(), log) for name in SCHEDULERS}
+        return {(name, grace): replay(done, make_scheduler(name, epochs, grace or 1), Resources(), log)
+                for name, grace in wanted}
     finally:
         if started:
             ray.shutdown()
 
 
 def comparison_table(replays, titles):
-    """Per scheduler: what it stopped and saved, and whether the ranking of the full runs survives."""
-    full = replays["none"]
-    full_order = ranking(full)
-    header = ("| scheduler | trials stopped | epochs trained | trial time | winner kept | candidates ranked (of all) "
-              "| candidates that lost a seed |")
-    rows = [header, "|---|---:|---:|---:|---|---:|---|"]
-    for name, records in replays.items():
-        cost, whole = search_cost(records), search_cost(full)
-        order = ranking(records)
+    """Per scheduler: what it stopped and saved, and whether the full runs' winner is still ranked first with every
+    seed finished, and how many candidates keep every seed (only those are ranked)."""
+    full = replays["none", None]
+    winner = ranking(full)[0]
+    header = ("| scheduler | stops from epoch | trials stopped | epochs trained | trial time | winner kept "
+              "| candidates ranked (of all) | candidates that lost seeds (how many) |")
+    rows = [header, "|---|---:|---:|---:|---:|---|---:|---|"]
+    whole = search_cost(full)
+    for (name, grace), records in replays.items():
+        cost, order = search_cost(records), ranking(records)
         complete = [n for n in order if all(finished(r) for r in records if r["variant"] == n)]
         lost = [f"{titles.get(n, n)} ({sum(not finished(r) for r in records if r['variant'] == n)})"
                 for n in order if n not in complete]
-        rows.append(f"| {name} | {cost['stopped']} of {cost['trials']} | {cost['epochs']} of {whole['epochs']} "
-                    f"({100 * cost['epochs'] / whole['epochs']:.0f} %) | {cost['seconds'] / 60:.1f} of "
-                    f"{whole['seconds'] / 60:.1f} min | {'yes' if order[:1] == full_order[:1] else 'no'} "
-                    f"| {len(complete)} of {len(order)} | {', '.join(lost) or '–'} |")
+        rows.append(f"| {name} | {grace or '–'} | {cost['stopped']} of {cost['trials']} "
+                    f"| {cost['epochs']} of {whole['epochs']} ({100 * cost['epochs'] / whole['epochs']:.0f} %) "
+                    f"| {cost['seconds'] / 60:.1f} of {whole['seconds'] / 60:.1f} min "
+                    f"| {'yes' if complete[:1] == [winner] else 'no'} | {len(complete)} of {len(order)} "
+                    f"| {escape(', '.join(lost)) or '–'} |")
     return "\n".join(rows)
 
 
@@ -216,11 +221,12 @@ def main(argv=None):
     parser.add_argument("notebook", help=f"whose recipe to search for: {', '.join(SEARCHES)} (or its number)")
     parser.add_argument("--seeds", nargs="+", default=["0-4"], help="seeds of every candidate, e.g. 0-4 (default)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/recipes.py)")
-    parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS,
-                        help="how lagging trials are stopped: asha (default), median, or none (every trial to the "
-                             "end)")
-    parser.add_argument("--grace", type=int, default=GRACE_EPOCHS,
-                        help=f"epochs every trial runs before it may be stopped (default {GRACE_EPOCHS})")
+    parser.add_argument("--scheduler", default="median", choices=SCHEDULERS,
+                        help="how lagging trials are stopped: median (default: it kept the winner where asha lost "
+                             "it, README), asha, or none (every trial to the end)")
+    parser.add_argument("--grace", type=int, nargs="+", default=[GRACE_EPOCHS],
+                        help=f"epochs every trial runs before it may be stopped (default {GRACE_EPOCHS}); "
+                             "--compare-schedulers replays each scheduler with every value given")
     parser.add_argument("--table", action="store_true", help="print the ranking of the stored trials; train nothing")
     parser.add_argument("--compare-schedulers", action="store_true",
                         help="replay the stored finished trials through each scheduler; train nothing")
@@ -237,7 +243,9 @@ def main(argv=None):
             return 0
         if not args.table:
             started = time.perf_counter()
-            kept, errors = run_search(stem, parse_seeds(args.seeds), args.only, args.scheduler, args.grace,
+            if len(args.grace) > 1:
+                raise RequestError("--grace: one value for a search (several only with --compare-schedulers)")
+            kept, errors = run_search(stem, parse_seeds(args.seeds), args.only, args.scheduler, args.grace[0],
                                       resources_from(args), command=command_line(["utils.search", *argv]))
             print(cost_text(kept, time.perf_counter() - started) if kept else "no trial finished")
             if errors:
