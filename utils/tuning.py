@@ -36,9 +36,10 @@ def make_scheduler(name, epochs, grace=GRACE_EPOCHS):
     if name == "asha":
         return ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
                              reduction_factor=REDUCTION_FACTOR)
-    if name == "median":  # min_time_slice: never pause a trial to wait for others (a paused trial would restart)
+    if name == "median":  # too few others at an epoch: go on. Ray would pause the trial for a waiting one unless
+        # min_time_slice is infinite, and a paused trial (it keeps no checkpoint) would start again from epoch 1
         return MedianStoppingRule(time_attr="training_iteration", grace_period=grace,
-                                  min_samples_required=MEDIAN_SAMPLES, min_time_slice=epochs + 1)
+                                  min_samples_required=MEDIAN_SAMPLES, min_time_slice=float("inf"))
     if name == "none":
         return FIFOScheduler()
     raise ValueError(f"scheduler {name!r} is not allowed: one of {list(SCHEDULERS)}")
