@@ -145,19 +145,25 @@ def agreement_text(stem, records, titles):
                                  f"{'also' if best_val == best_test else 'not'} the best on the test set."])
 
 
+def searches(stem, path=None):
+    """{(kind of device, command): its current records} of each search for `stem`'s recipe that `path` holds: one
+    search is one command's trials on one kind of device (never two kinds in one table)."""
+    plan = search_plan(stem)
+    found = {}
+    for record in plan.current(records_in(path or search_path(stem))):
+        found.setdefault((device_kind(record), record["command"]), []).append(record)
+    return found
+
+
 def search_section():
-    """The README's part on searches: for each search with trials, what it cost, its ranking and, where its
-    candidates were also judged on the test set, how far the two rankings agree."""
+    """The README's part on searches: for each search, what it cost, its ranking and, where its candidates were
+    also judged on the test set, how far the two rankings agree."""
     parts = []
     for stem in SEARCHES:
-        plan = search_plan(stem)
-        stored = plan.current(records_in(search_path(stem)))
-        for kind in sorted({device_kind(r) for r in stored}):  # never two kinds of device in one table
-            records = [r for r in stored if device_kind(r) == kind]
-            commands = sorted({r["command"] for r in records})
-            parts += [f"**{stem}**, on the validation split ({kind}; {', '.join(f'`{c}`' for c in commands)}): "
-                      f"{cost_text(records)}.", "", search_table(records, plan.titles), "",
-                      agreement_text(stem, records, plan.titles)]
+        titles = search_plan(stem).titles
+        for (kind, command), records in searches(stem).items():
+            parts += [f"**{stem}**, on the validation split ({kind}): `{command}`: {cost_text(records)}.", "",
+                      search_table(records, titles), "", agreement_text(stem, records, titles), ""]
     return "\n".join(parts).strip() or "_No search has run yet._"
 
 
@@ -166,11 +172,13 @@ def compare_schedulers(stem, graces=(GRACE_EPOCHS,), path=None, log=print):
     of `graces` epochs on), one at a time in the order a search starts them; returns {(scheduler, grace): the
     records it leaves} (grace None for `none`)."""
     plan = search_plan(stem)
-    done = [r for r in plan.current(records_in(path or search_path(stem))) if finished(r)]
+    whole = [records for records in searches(stem, path).values() if all(finished(r) for r in records)]
+    if not whole:
+        raise RequestError(f"{stem} has no search whose every trial finished to replay: run one with --scheduler "
+                           "none first")
+    done = max(whole, key=len)  # the largest search that ran every trial to the end
     order = {key: i for i, key in enumerate(trial_order(list(plan.variants), sorted({r["seed"] for r in done})))}
     done.sort(key=lambda r: order[r["variant"], r["seed"]])
-    if not done:
-        raise RequestError(f"{stem}'s search has no finished trials to replay: run it with --scheduler none first")
     epochs = max(r["config"]["epochs"] for r in done)
     wanted = [(name, grace) for name in SCHEDULERS if name != "none" for grace in graces] + [("none", None)]
     import ray

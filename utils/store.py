@@ -4,8 +4,8 @@
   results/<stem>.seeds.json         notebook <stem>'s recipe over seeds: one recipe on one kind of device
   results/<stem>.<label>.seeds.json another recipe of that notebook over seeds, kept for comparison
   results/<NN>_ablation.json        the ablation of notebook NN's recipe: records of every variant and seed
-  results/<NN>_search.json          the search for notebook NN's recipe: a record per trial (candidate and seed),
-                                    on the validation split, finished or stopped early
+  results/<NN>_search.json          the searches for notebook NN's recipe: a record per trial (candidate and
+                                    seed) of each search command, on the validation split, finished or stopped
 
 Every file holds records of one format (utils.report.metrics_record). Records are added under one lock per file
 (utils.files.update_json), so commands adding to one file at once lose none. A record is current for a request
@@ -108,21 +108,16 @@ def add_records(path, records, replaces):
 
 
 def same_trial(one, other):
-    """Two records of one search trial: candidate, seed, experiment and kind of device."""
-    return ((one["variant"], one["seed"]) == (other["variant"], other["seed"]) and device_kind(one) == device_kind(other)
-            and same_experiment(one["config"], other["config"]))
+    """Two records of one trial of one search: candidate, seed, experiment, kind of device, and the command that ran
+    the search (a search under another scheduler is another search; the same command again replaces it)."""
+    return ((one["variant"], one["seed"], one["command"]) == (other["variant"], other["seed"], other["command"])
+            and device_kind(one) == device_kind(other) and same_experiment(one["config"], other["config"]))
 
 
 def add_trial_record(path, record):
-    """Add a search trial's record to `path`; it replaces a stored record of the same trial unless that one ran more
-    epochs (a trial stopped early holds the first epochs of the same run finished, so the longer one loses
-    nothing). Returns the file's records afterwards."""
-    def add(stored):
-        if any(same_trial(old, record) and old["epochs"] > record["epochs"] for old in stored):
-            return stored
-        return [old for old in stored if not same_trial(old, record)] + [record]
-
-    return update_json(path, add, default=[])
+    """Add a search trial's record, finished or stopped early, to `path`, replacing the same trial's (same_trial).
+    Returns the file's records afterwards."""
+    return add_records(path, [record], same_trial)
 
 
 def add_seed_record(stem, record, log, results_dir=None):
