@@ -46,6 +46,7 @@ BAD_VALUES = {
     "clean_epochs": ["3", -1, 16],
     "ema_decay": ["x", 1, -0.5],
     "recalibrate_average": ["yes", True],  # True without ema_decay: no average to recalibrate
+    "split": ["train", None, ["validation"]],
     "seed": ["1", 1.5, -1, 2**32],
     "device": [3, "tpu", "cuda:x"],
     "data_dir": [3, None],
@@ -187,8 +188,8 @@ def test_data_a_file_replaced_after_it_was_verified_is_not_loaded(mnist_dir, tmp
     copy_raw(mnist_dir, tmp_path)
     ensure = mnist.ensure_mnist
 
-    def verify_then_swap(data_dir, fetch=True, log=print):
-        folder = ensure(data_dir, fetch=fetch, log=log)
+    def verify_then_swap(data_dir, fetch=True, log=print, names=mnist.RAW_FILES):
+        folder = ensure(data_dir, fetch=fetch, log=log, names=names)
         (folder / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\x01\x07")  # a valid IDX, other bytes
         return folder
 

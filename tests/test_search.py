@@ -14,6 +14,8 @@ from utils.ranking import finished, rank_agreement, ranking, search_cost
 from utils.recipes import RECIPE_05
 from utils.run import train
 from utils.scale import Resources
+from utils.store import add_trial_record
+from utils.tuning import make_scheduler
 
 # 3 epochs on 5,000 of the 50,000 training images, evaluated on 2,000 of the validation images: seconds per trial
 SMOKE_BASE = {**RECIPE_05, "smoke": True, "ema_decay": 0.0, "recalibrate_average": False, "clean_epochs": 0}
@@ -43,12 +45,17 @@ def test_the_validation_split_is_fixed_class_balanced_and_apart_from_the_trainin
     assert torch.equal(data.train_labels, labels[trained].long()) and len(data.test_labels) == 10000
 
 
-def test_a_validation_run_never_opens_the_test_files(mnist_dir, tmp_path):
-    folder = raw_dir(tmp_path)
-    folder.mkdir(parents=True)
+def training_files_only(mnist_dir, folder):
+    """A data folder that holds MNIST's training files and not its test files."""
+    raw_dir(folder).mkdir(parents=True)
     for name in part_files(["train"]):
-        os.symlink(raw_dir(mnist_dir) / name, folder / name)
-    config = RunConfig(**SMOKE_BASE, epochs=1, split="validation", device="cpu", data_dir=str(tmp_path))
+        os.symlink(raw_dir(mnist_dir) / name, raw_dir(folder) / name)
+    return folder
+
+
+def test_a_validation_run_never_opens_the_test_files(mnist_dir, tmp_path):
+    folder = raw_dir(training_files_only(mnist_dir, tmp_path))
+    config = RunConfig(**{**SMOKE_BASE, "epochs": 1}, split="validation", device="cpu", data_dir=str(tmp_path))
     record = train(config, "search").record
     assert record["config"]["split"] == "validation" and len(record["test_acc"]) == 1
     assert sorted(p.name for p in folder.iterdir()) == sorted(part_files(["train"]))  # none fetched either
@@ -58,9 +65,10 @@ def test_a_validation_run_never_opens_the_test_files(mnist_dir, tmp_path):
 
 def test_a_search_on_a_small_grid_keeps_the_record_of_a_trial_stopped_early(mnist_dir, small_search, tmp_path):
     path = tmp_path / "search.json"
+    data_dir = training_files_only(mnist_dir, tmp_path / "data")  # the trials need no test file either
     # ASHA's one milestone is epoch 2, where peak LR 0.1 leads by far (after epoch 1 it may still trail: warm-up)
     kept, errors = search.run_search(small_search, [0, 1], scheduler="asha", grace=2, path=path,
-                                     data_dir=mnist_dir, log=lambda line: None)
+                                     data_dir=data_dir, log=lambda line: None)
     stored = read_json(path)
     assert not errors and len(kept) == len(stored) == 6
     stopped = [r for r in stored if not finished(r)]
@@ -111,12 +119,39 @@ def test_replayed_schedulers_stop_the_lagging_trials_and_none_stops_nothing(mnis
     assert "| asha | 1 |" in table and "| none | – | 0 of 9 |" in table
 
 
+def test_the_median_rule_lets_a_trial_go_on_while_too_few_others_reached_its_epoch():
+    """Ray's rule would pause it for a waiting trial, and a paused trial, keeping no checkpoint, starts again."""
+    from ray.tune.experiment import Trial
+
+    class WaitingTrials:  # what the rule asks the controller: trials waiting to start
+        def get_live_trials(self):
+            return [type("Waiting", (), {"status": Trial.PENDING})()]
+
+    rule = make_scheduler("median", epochs=8)
+    assert rule._on_insufficient_samples(WaitingTrials(), "a trial", 2) == "CONTINUE"  # noqa: SLF001
+
+
 def test_a_bad_search_request_is_refused_before_anything_runs(small_search, capsys):
     for argv, message in ((["05", "--only", "nope"], "unknown candidate(s) nope"),
                           (["05", "--grace", "0"], "--grace 0: a whole number of epochs from 1 to 3"),
                           (["03"], "no search for 03_dropout"), (["05", "--seeds", "3-1"], "--seeds '3-1'")):
         assert search.main(argv) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_search_keeps_its_stopped_trial_beside_another_searchs_finished_one_and_replaces_its_own(tmp_path):
+    config = RunConfig(**SMOKE_BASE, split="validation", device="cpu").to_dict()
+
+    def trial(command, epochs):
+        return {"variant": "peak-0.1", "seed": 0, "device": "cpu", "command": command, "epochs": epochs,
+                "config": config}
+
+    path = tmp_path / "search.json"
+    add_trial_record(path, trial("python -m utils.search 05 --scheduler none", 3))
+    add_trial_record(path, trial("python -m utils.search 05", 1))  # stopped early by another search
+    assert sorted(r["epochs"] for r in read_json(path)) == [1, 3]
+    add_trial_record(path, trial("python -m utils.search 05", 2))  # the same search again
+    assert sorted(r["epochs"] for r in read_json(path)) == [2, 3]
 
 
 def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean():
@@ -128,6 +163,8 @@ def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean()
                record("b", 0, [99.0, 99.6, 99.6, 99.6]), record("b", 1, [98.0, 98.1]),  # stopped: lost
                record("c", 0, [99.0, 99.0, 99.0, 99.0]), record("c", 1, [99.0, 99.0, 99.0, 99.1])]
     assert ranking(records) == ["a", "c", "b"]
+    assert ranking(records + [record("d", 0, [99.0, 99.5, 99.5, 99.5])])[0] == "d"  # by the mean, on fewer seeds
+    assert rank_agreement({"a": 1, "b": 1}, {"a": 1, "b": 2}) == (None, 2)  # all tied: no order to compare
     assert search_cost(records) == {"trials": 6, "stopped": 1, "epochs": 22, "full_epochs": 24, "seconds": 9.0}
     assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 30, "b": 20, "c": 10, "d": 0}) == (pytest.approx(1.0), 3)
     assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 10, "b": 20, "c": 30})[0] == pytest.approx(-1.0)

@@ -9,8 +9,8 @@ from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
 COMMANDS = {"utils.series", "utils.ablation", "utils.bench", "utils.search"}  # python -m ...: nothing else imports them
 TORCH_FREE = ["utils.series", "utils.sweep", "utils.cli", "utils.execute", "utils.publish", "utils.store",
-              "utils.experiment", "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics", "utils.recipes",
-              "utils.files", "utils.project", "utils.ranking"]
+              "utils.experiment", "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics",
+              "utils.recipes", "utils.files", "utils.project", "utils.ranking"]
 
 
 def imports_of(source):

@@ -30,7 +30,7 @@ def ranking(records):
         trials = item[1]
         done = [r for r in trials if finished(r)]
         mean = statistics.mean(min_last(r["test_acc"]) for r in done) if done else 0.0
-        return (len(done) < len(trials), -len(done), -mean)
+        return (0, 0, -mean) if len(done) == len(trials) else (1, -len(done), -mean)
 
     return [name for name, _ in sorted(by_candidate(records).items(), key=key)]
 
@@ -90,6 +90,8 @@ def rank_agreement(first, second):
     if len(shared) < 2:
         return None, len(shared)
     one, two = ranks([first[n] for n in shared]), ranks([second[n] for n in shared])
+    if len(set(one)) == 1 or len(set(two)) == 1:  # every score tied on one side: no order to compare
+        return None, len(shared)
     mean = (len(shared) + 1) / 2
     covariance = sum((a - mean) * (b - mean) for a, b in zip(one, two))
     spread_one = sum((a - mean) ** 2 for a in one) ** 0.5

@@ -37,7 +37,8 @@ RECIPE_07 = {**FIRST_RECIPE_07, "batch_size": 128, "lr": 0.1}
 # What each ingredient does, as a notebook's recipe table shows it beside its value (utils.tables.recipe_table).
 INGREDIENTS = {
     "model": "the network (utils/models.py), with its build arguments",
-    "epochs": "passes over the 60,000 training images; the target counts the last 3 of at most 15",
+    "epochs": "passes over the training images (60,000; 50,000 on the validation split); the target counts the "
+              "last 3 of at most 15",
     "batch_size": "images per SGD step",
     "optimizer": "the update rule",
     "lr": "the learning rate (with the one-cycle schedule: its peak)",
@@ -56,15 +57,14 @@ INGREDIENTS = {
 }
 
 
-# How each recipe over seeds (a seeds table's title, utils.store.seeds_label) was chosen, where not on the test set:
-# every recipe before the validation split existed was chosen by its notebook's ablation, on the test set.
+# What each recipe over seeds (a seeds table's title, utils.store.seeds_label) was chosen on, where it was not the
+# test set: every recipe made before the validation split existed was chosen by test accuracies.
 CHOSEN_ON_VALIDATION = {}  # title: the search that chose it, e.g. "the validation split (results/07_search.json)"
 
 
 def chosen_on(title):
     """What the recipe of seeds table `title` was chosen on."""
-    return CHOSEN_ON_VALIDATION.get(title, "the test set (its notebook's ablation, before the validation split "
-                                           "existed)")
+    return CHOSEN_ON_VALIDATION.get(title, "the test set (before the validation split existed)")
 
 
 def with_rules(recipe, changes):

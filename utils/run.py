@@ -1,8 +1,9 @@
 """One unit of work: a RunConfig in, a record out (and, when asked, the trained model).
 
 Every kind of run goes through `train`: a seed of a sweep, an ablation variant, a search trial, the bench's
-training runs (`--recipes`, `--throughput`; its step timers time single steps, not runs). A notebook shows the same steps cell by cell with the same functions (mnist, build_model, fit, metrics_record), so a notebook
-run and `train` with the same config give the same numbers (tests/test_series.py checks it).
+training runs (`--recipes`, `--throughput`; its step timers time single steps, not runs). A notebook shows the same
+steps cell by cell with the same functions (mnist, build_model, fit, metrics_record), so a notebook run and `train`
+with the same config give the same numbers (tests/test_series.py checks it).
 """
 from dataclasses import dataclass
 

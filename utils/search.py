@@ -2,7 +2,7 @@
 
   python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler median|asha|none] [--grace N]
                               [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
-  python -m utils.search STEM --table                 the ranking of the trials in results/
+  python -m utils.search STEM --table                 the ranking of each search in results/ (into the README too)
   python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler (and
                                                       write the comparison into the README)
 
@@ -13,7 +13,8 @@ the test files are not read. The candidates are named in utils/recipes.py (SEARC
 that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked by the
 mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
 one with a trial stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as
-it ends (written by this process only), so an interrupted search keeps what it did. Ray is started inside this
+it ends (written by this process only), so an interrupted search keeps what it did; the same command again runs
+every trial anew and replaces them (a search under another command is another search). Ray is started inside this
 command, or the trials go to the cluster at --address. The winner is judged on the test set once, by the runner
 (`python -m utils.series run STEM --seeds 0-9` after making it the notebook's recipe).
 """
@@ -53,6 +54,11 @@ def trial_order(names, seeds):
     return [(name, seed) for seed in seeds for name in names]
 
 
+def check_grace(grace, epochs):
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= epochs:
+        raise RequestError(f"--grace {grace}: a whole number of epochs from 1 to {epochs}")
+
+
 def cost_text(records, wall_seconds=None):
     """One line: trials started and stopped early, epochs trained of those planned, the trials' seconds."""
     cost = search_cost(records)
@@ -77,8 +83,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
         raise RequestError(f"--scheduler {scheduler}: one of {', '.join(SCHEDULERS)}")
     resources = (resources or Resources()).check()
     epochs = max(plan.config(name, 0).epochs for name in names)
-    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= epochs:
-        raise RequestError(f"--grace {grace}: a whole number of epochs from 1 to {epochs}")
+    check_grace(grace, epochs)
     from utils.run import Job
 
     jobs = [Job(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
@@ -129,9 +134,11 @@ def judged_both_ways(stem, records):
 def agreement_text(stem, records, titles):
     """The candidates judged both ways, side by side, and how far their two rankings agree."""
     both = judged_both_ways(stem, records)
-    if len(both) < 2:
+    if len(both) < 3:  # two candidates make a ranking of one comparison: not worth a correlation
         return ""
     rho, count = rank_agreement({n: v for n, (v, _, _) in both.items()}, {n: t for n, (_, t, _) in both.items()})
+    if rho is None:
+        return ""
     val_rank = ranks([v for v, _, _ in both.values()])
     test_rank = ranks([t for _, t, _ in both.values()])
     rows = ["| candidate | seeds | validation: mean min(last 3) | rank | test: mean min(last 3) | rank |",
@@ -223,7 +230,7 @@ def scheduler_help():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m utils.search", description=__doc__.splitlines()[0],
-                                     epilog="\n".join(__doc__.splitlines()[6:]) + "\n\nSchedulers:\n"
+                                     epilog="The split:" + __doc__.split("The split:", 1)[1] + "\nSchedulers:\n"
                                      + scheduler_help(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", help=f"whose recipe to search for: {', '.join(SEARCHES)} (or its number)")
@@ -235,7 +242,8 @@ def main(argv=None):
     parser.add_argument("--grace", type=int, nargs="+", default=[GRACE_EPOCHS],
                         help=f"epochs every trial runs before it may be stopped (default {GRACE_EPOCHS}); "
                              "--compare-schedulers replays each scheduler with every value given")
-    parser.add_argument("--table", action="store_true", help="print the ranking of the stored trials; train nothing")
+    parser.add_argument("--table", action="store_true", help="print the ranking of each stored search and write it "
+                                                             "into the README; train nothing")
     parser.add_argument("--compare-schedulers", action="store_true",
                         help="replay the stored finished trials through each scheduler; train nothing")
     add_arguments(parser)
@@ -244,6 +252,9 @@ def main(argv=None):
         (stem,) = resolve([args.notebook])
         plan = search_plan(stem)
         if args.compare_schedulers:
+            epochs = max(plan.config(name, 0).epochs for name in plan.variants)
+            for grace in args.grace:
+                check_grace(grace, epochs)
             table = comparison_table(compare_schedulers(stem, args.grace), plan.titles)
             publish_section("schedulers", f"{stem}, replayed by `{command_line(['utils.search', *argv])}`:\n\n"
                                           + table)
@@ -264,8 +275,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted: every trial that ended is in the search's file", file=sys.stderr)
         return 130
-    records = plan.current(records_in(search_path(stem)))
-    print(search_table(records, plan.titles) if records else f"{stem}'s search has no trials in results/ yet")
+    section = search_section()
+    if args.table:
+        publish_section("search", section)
+    print(section)
     return 0
 
 

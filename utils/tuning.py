@@ -9,8 +9,8 @@ Tune's own files go to a temporary folder and are deleted afterwards.
 Schedulers (Ray Tune's own, one epoch = one training_iteration, no trial stopped before `grace` epochs):
   asha    ASHAScheduler: at epochs grace, 2*grace, 4*grace, ... a trial below the better half of the trials that
           reached that epoch before it stops (reduction factor 2)
-  median  MedianStoppingRule: a trial whose best epoch so far is below the median of the other trials' running
-          means up to that epoch stops (once 3 others got there)
+  median  MedianStoppingRule: a trial whose best epoch so far is below the median of the other trials' mean
+          accuracies from epoch grace to that epoch stops (once 3 others got there; never paused meanwhile)
   none    FIFOScheduler: every trial runs to the end
 `replay` runs recorded trials through a scheduler again, in the order they ran, reporting their recorded epochs
 instead of training: what that scheduler would have stopped, for the cost of none of the training.
@@ -20,6 +20,7 @@ import os
 import tempfile
 from dataclasses import asdict
 
+from utils.metrics import first_epoch_at_target, target_reached
 from utils.run import Job
 
 SCHEDULERS = ("asha", "median", "none")
@@ -73,11 +74,14 @@ def replay_trial(config):
 
 
 def truncated(record, epochs):
-    """A record as its trial would have left it stopped after `epochs` epochs (its per-epoch lists cut there)."""
+    """A record as its trial would have left it stopped after `epochs` epochs: its per-epoch lists cut there, what
+    follows from them recomputed, fit() cut in proportion to the epochs' seconds."""
     cut = {name: value[:epochs] if isinstance(value, list) and len(value) == record["epochs"] else value
            for name, value in record.items()}
-    cut["epochs"] = epochs
-    cut["fit_seconds"] = record["fit_seconds"] * sum(cut["epoch_seconds"]) / sum(record["epoch_seconds"])
+    cut.update(epochs=epochs, best_test_acc=max(cut["test_acc"]),
+               first_epoch_at_target=first_epoch_at_target(cut["test_acc"]),
+               target_reached=target_reached(cut["test_acc"], record["params"]),
+               fit_seconds=record["fit_seconds"] * sum(cut["epoch_seconds"]) / sum(record["epoch_seconds"]))
     return cut
 
 
