@@ -13,6 +13,7 @@ from utils.mnist import MnistDataError, load_raw, part_files, raw_dir
 from utils.ranking import finished, rank_agreement, ranking, search_cost
 from utils.recipes import RECIPE_05
 from utils.run import train
+from utils.project import ROOT
 from utils.scale import Resources
 from utils.store import add_trial_record
 from utils.tuning import make_scheduler
@@ -168,3 +169,7 @@ def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean()
     assert search_cost(records) == {"trials": 6, "stopped": 1, "epochs": 22, "full_epochs": 24, "seconds": 9.0}
     assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 30, "b": 20, "c": 10, "d": 0}) == (pytest.approx(1.0), 3)
     assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 10, "b": 20, "c": 30})[0] == pytest.approx(-1.0)
+
+
+def test_the_committed_readmes_search_section_is_what_the_stored_searches_give_now():
+    assert search.search_section() in (ROOT / "README.md").read_text()

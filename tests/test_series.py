@@ -204,3 +204,10 @@ def test_seeds_tables_give_the_time_once_runs_are_timed():
     times = epoch_times(record(0, 73.5))
     assert "| 1 | 8.00 | 1.00 | 9.00 |" in times and "| all | 64.00 | 8.00 | 72.00 |" in times
     assert "`fit()` took 73.50 s: the epochs, and 1.50 s to set up" in times
+
+
+def test_the_committed_readmes_generated_sections_are_what_the_store_gives_now(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    refresh_readme(readme, ROOT / "results", tmp_path)
+    assert readme.read_text() == (ROOT / "README.md").read_text()
