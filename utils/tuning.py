@@ -59,8 +59,8 @@ def train_trial(config):
     if not space["gpus"]:  # a trial that reserved no GPU must not use one
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     job = Job(**space["job"])
-    config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
-    train(config, job.kind, job.notebook, job.variant,
+    run_config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
+    train(run_config, job.kind, job.notebook, job.variant,
           on_epoch=lambda record: tune.report({METRIC: record["test_acc"][-1], "record": json.dumps(record)}))
 
 
