@@ -42,10 +42,7 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
     Returns every record in `path` afterwards; a run that failed is logged and leaves no record."""
     plan = ablation(stem)
     path = path or ablation_path(stem)
-    names = list(dict.fromkeys(names or plan.variants))
-    unknown = sorted(set(names) - set(plan.variants))
-    if unknown:
-        raise ValueError(f"unknown variant(s) {', '.join(unknown)} of {stem}; known: {', '.join(plan.variants)}")
+    names = plan.chosen(names)
     resources = (resources or Resources()).check()
     records = records_in(path)
     current = plan.current(records)

@@ -68,19 +68,24 @@ class MnistData:
             yield images, self.train_labels[index]
 
 
-def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
-    """Verified MNIST on `device`; `train_samples`/`test_samples` keep only the first N of each split."""
-    started = time.perf_counter()
-    raw = load_raw(data_dir, fetch=fetch)
-    (train_x, train_y), (test_x, test_y) = raw["train"], raw["test"]
-    train_x, train_y = train_x[:train_samples], train_y[:train_samples]
-    test_x, test_y = test_x[:test_samples], test_y[:test_samples]
+def on_device(train, test, device, augment, started):
+    """MnistData of (images, labels) uint8 pairs, normalised on `device`; load_seconds counted from `started`."""
+    (train_x, train_y), (test_x, test_y) = train, test
     data = MnistData(normalise(train_x).to(device), train_y.long().to(device),
                      normalise(test_x).to(device), test_y.long().to(device), augment=augment or {})
     if data.device.type == "cuda":
         torch.cuda.synchronize()
     data.load_seconds = time.perf_counter() - started
     return data
+
+
+def load_mnist(data_dir, device="cpu", augment=None, train_samples=None, test_samples=None, fetch=True):
+    """Verified MNIST on `device`; `train_samples`/`test_samples` keep only the first N of each split."""
+    started = time.perf_counter()
+    raw = load_raw(data_dir, fetch=fetch)
+    (train_x, train_y), (test_x, test_y) = raw["train"], raw["test"]
+    return on_device((train_x[:train_samples], train_y[:train_samples]), (test_x[:test_samples], test_y[:test_samples]),
+                     device, augment, started)
 
 
 def validation_indices(train_labels):
@@ -107,14 +112,8 @@ def load_validation_split(data_dir, device="cpu", augment=None, train_samples=No
     images, labels = load_raw(data_dir, fetch=fetch, parts=("train",))["train"]
     held_out = torch.zeros(len(labels), dtype=torch.bool)
     held_out[validation_indices(labels)] = True
-    train_x, train_y = images[~held_out][:train_samples], labels[~held_out][:train_samples]
-    val_x, val_y = images[held_out][:test_samples], labels[held_out][:test_samples]
-    data = MnistData(normalise(train_x).to(device), train_y.long().to(device),
-                     normalise(val_x).to(device), val_y.long().to(device), augment=augment or {})
-    if data.device.type == "cuda":
-        torch.cuda.synchronize()
-    data.load_seconds = time.perf_counter() - started
-    return data
+    return on_device((images[~held_out][:train_samples], labels[~held_out][:train_samples]),
+                     (images[held_out][:test_samples], labels[held_out][:test_samples]), device, augment, started)
 
 
 def mnist(config):

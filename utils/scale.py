@@ -150,6 +150,18 @@ def connect(address, log):
     return True
 
 
+def per_run(resources, noun="run"):
+    """(cpus, gpus) each run reserves on the cluster Ray is connected to; SchedulingError when it has too few."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    cpus, gpus = resources.resolved(cluster.get("GPU", 0))
+    if cpus > cluster.get("CPU", 0) or gpus > cluster.get("GPU", 0):
+        raise SchedulingError(f"a {noun} asks for {cpus} CPUs and {gpus:g} GPUs; the cluster has "
+                              f"{cluster.get('CPU', 0):g} CPUs and {cluster.get('GPU', 0):g} GPUs")
+    return cpus, gpus
+
+
 class Pool:
     """Where a command's runs go: this process when there is one run and no --address, else Ray.
 
@@ -169,15 +181,12 @@ class Pool:
             import torch
             self.device = "cuda" if torch.cuda.is_available() and self.resources.gpus_per_run != 0 else "cpu"
             return self
-        import ray
-
         self.started = connect(self.resources.address, self.log)
-        cluster = ray.cluster_resources()
-        self.cpus, self.gpus = self.resources.resolved(cluster.get("GPU", 0))
-        if self.cpus > cluster.get("CPU", 0) or self.gpus > cluster.get("GPU", 0):
+        try:
+            self.cpus, self.gpus = per_run(self.resources)
+        except SchedulingError:
             self.__exit__(None, None, None)
-            raise SchedulingError(f"a run asks for {self.cpus} CPUs and {self.gpus:g} GPUs; the cluster has "
-                                  f"{cluster.get('CPU', 0):g} CPUs and {cluster.get('GPU', 0):g} GPUs")
+            raise
         self.device = "cuda" if self.gpus else "cpu"
         return self
 

@@ -75,10 +75,10 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
     record to `path` as it ends. Returns (the trials' records from this search, their errors)."""
     plan = search_plan(stem)
     path = path or search_path(stem)
-    names = list(dict.fromkeys(names or plan.variants))
-    unknown = sorted(set(names) - set(plan.variants))
-    if unknown:
-        raise RequestError(f"unknown candidate(s) {', '.join(unknown)} of {stem}; known: {', '.join(plan.variants)}")
+    try:
+        names = plan.chosen(names, "candidate")
+    except ValueError as error:
+        raise RequestError(str(error)) from None
     if scheduler not in SCHEDULERS:
         raise RequestError(f"--scheduler {scheduler}: one of {', '.join(SCHEDULERS)}")
     resources = (resources or Resources()).check()

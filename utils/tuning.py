@@ -93,7 +93,7 @@ def tune_trials(trainable, spaces, scheduler, resources, on_record, log, one_at_
     import ray
     from ray import tune
 
-    from utils.scale import SchedulingError, connect
+    from utils.scale import connect, per_run
 
     errors = []
 
@@ -110,11 +110,7 @@ def tune_trials(trainable, spaces, scheduler, resources, on_record, log, one_at_
 
     started = connect(resources.address, log)
     try:
-        cluster = ray.cluster_resources()
-        cpus, gpus = resources.resolved(cluster.get("GPU", 0))
-        if cpus > cluster.get("CPU", 0) or gpus > cluster.get("GPU", 0):
-            raise SchedulingError(f"a trial asks for {cpus} CPUs and {gpus:g} GPUs; the cluster has "
-                                  f"{cluster.get('CPU', 0):g} CPUs and {cluster.get('GPU', 0):g} GPUs")
+        cpus, gpus = per_run(resources, "trial")
         with tempfile.TemporaryDirectory(prefix="tiny-mnist-tune-") as storage:
             tuner = tune.Tuner(
                 tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),

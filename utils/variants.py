@@ -22,6 +22,15 @@ class Ablation:
         """{id: title}, in table order."""
         return {name: title for name, (title, _) in self.variants.items()}
 
+    def chosen(self, names, what="variant"):
+        """The ids `names` (each once, in order; all when none), or ValueError naming the unknown ones."""
+        names = list(dict.fromkeys(names or self.variants))
+        unknown = sorted(set(names) - set(self.variants))
+        if unknown:
+            raise ValueError(f"unknown {what}(s) {', '.join(unknown)} of {self.stem}; known: "
+                             f"{', '.join(self.variants)}")
+        return names
+
     def config(self, name, seed, data_dir="data", device="cpu"):
         """The RunConfig of one (variant, seed) run."""
         if name not in self.variants:
