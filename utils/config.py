@@ -10,6 +10,7 @@ import torch
 
 from utils.augment import check_augment
 from utils.experiment import differences, experiment_of
+from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import MODELS, canonical_name
 from utils.recipes import RECIPES, with_rules
 from utils.tables import recipe_table
@@ -80,6 +81,8 @@ class RunConfig:
     recalibrate_average: bool = False  # with ema_decay: recompute the average's BatchNorm statistics before each test
     split: str = "test"  # test: train on 60,000, evaluate on the test set; validation: train on 50,000, evaluate on
     # the 10,000 held out of the training set (utils.data.validation_indices), never reading the test set
+    eval_last_epochs: int = 0  # 0: evaluate after every epoch; N: only after the last N (at least the 3 the target
+    # is judged by). Evaluating changes no number the run produces, so this only saves the time of the others
     seed: int = 1  # draws the initial weights (utils.engine.build_model) and every epoch's randomness (fit)
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
@@ -120,7 +123,7 @@ class RunConfig:
             bad("model_args", f"build arguments of {self.model!r} ({error})")
         for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, 60000), ("seed", 0, 2**32 - 1),
                                 ("step_size", 1, MAX_EPOCHS), ("eval_batch_size", 1, 10000),
-                                ("clean_epochs", 0, MAX_EPOCHS)):
+                                ("clean_epochs", 0, MAX_EPOCHS), ("eval_last_epochs", 0, MAX_EPOCHS)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 bad(name, f"an integer from {low} to {high}")
@@ -136,6 +139,9 @@ class RunConfig:
             bad("ema_decay", "a number in [0, 1); 0 turns the average off")
         if not isinstance(self.recalibrate_average, bool) or (self.recalibrate_average and not self.ema_decay):
             bad("recalibrate_average", "True or False, and True only with ema_decay > 0 (the average it recalibrates)")
+        if self.eval_last_epochs and not TARGET_LAST_EPOCHS <= self.eval_last_epochs <= MAX_EPOCHS:
+            bad("eval_last_epochs", f"0 (every epoch) or an integer from {TARGET_LAST_EPOCHS} (the epochs the target "
+                                    f"is judged by) to {MAX_EPOCHS}")
         if self.clean_epochs > self.epochs:
             bad("clean_epochs", f"at most epochs ({self.epochs})")
         if self.optimizer not in OPTIMIZERS:

@@ -65,6 +65,9 @@ class History:
     # the epochs before a resume that were not measured
 
     def append(self, train, test, lr, seconds, eval_seconds):
+        """One epoch's metrics; test None: the epoch was not evaluated (config.eval_last_epochs), its test loss and
+        accuracy are None."""
+        test = test or {"loss": None, "acc": None}
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
                             ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", seconds),
                             ("eval_seconds", eval_seconds)):
@@ -75,7 +78,7 @@ class History:
 
     @property
     def best_test_acc(self):
-        return max(self.test_acc, default=None)
+        return max((acc for acc in self.test_acc if acc is not None), default=None)
 
     @property
     def first_epoch_at_target(self):
@@ -135,6 +138,13 @@ def recalibrate_batchnorm(model, images, batch_size=500):
     and 95-97 % with recomputed ones (results/06_ablation.json)."""
     count = min(len(images), RECALIBRATION_IMAGES)
     update_bn((images[start:start + batch_size] for start in range(0, count, batch_size)), model)
+
+
+def is_evaluated(config, epoch):
+    """Whether fit tests the model after `epoch` (0-based): every epoch, or only the last config.eval_last_epochs.
+    Skipping a test changes no number: the test and the BatchNorm recomputation before it draw no random numbers
+    and leave the weights as they are (the recomputation starts from scratch each time)."""
+    return not config.eval_last_epochs or epoch >= config.epochs - config.eval_last_epochs
 
 
 def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.0, progress=None, average=None,
@@ -199,8 +209,8 @@ class EpochProgress:
         return self.bar
 
     def end(self, epoch, lr, train, test, seconds):
-        summary = (f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | "
-                   f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%")
+        tested = f"test loss {test['loss']:.4f} acc {test['acc']:.2f}%" if test else "not tested (eval_last_epochs)"
+        summary = f"lr {lr:.4f} | train loss {train['loss']:.4f} acc {train['acc']:.2f}% | {tested}"
         if self.bar is not None:
             self.bar.set_postfix_str(summary, refresh=False)
             self.bar.close()
@@ -252,14 +262,18 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
                 scheduler.step()
             evaluated = model if average is None else average.module
             tested = time.perf_counter()
-            if config.recalibrate_average:
-                recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
-            test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
+            test = clean = None
+            if is_evaluated(config, epoch):
+                if config.recalibrate_average:
+                    recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
+                test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
+                if measure_train:
+                    count = min(len(data.train_labels), RECALIBRATION_IMAGES)
+                    clean = evaluate(evaluated, data.train_images[:count], data.train_labels[:count],
+                                     config.eval_batch_size)["acc"]
             if measure_train:
-                count = min(len(data.train_labels), RECALIBRATION_IMAGES)
-                history.train_clean_acc.append(evaluate(evaluated, data.train_images[:count],
-                                                        data.train_labels[:count], config.eval_batch_size)["acc"])
-            is_best = test["acc"] > (history.best_test_acc or -1.0)
+                history.train_clean_acc.append(clean)
+            is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])

@@ -12,18 +12,20 @@ PARAM_LIMIT = 8000  # ... by a model with fewer parameters than this
 
 def first_epoch_at_target(test_acc):
     """1-based epoch of the first test accuracy >= the target, or None."""
-    return next((epoch for epoch, acc in enumerate(test_acc, 1) if acc >= TARGET_ACCURACY), None)
+    return next((epoch for epoch, acc in enumerate(test_acc, 1) if acc is not None and acc >= TARGET_ACCURACY), None)
 
 
 def min_last(test_acc):
-    """The worst of the last 3 epochs' test accuracies: what the target is judged by."""
-    return min(test_acc[-TARGET_LAST_EPOCHS:])
+    """The worst of the last 3 epochs' test accuracies: what the target is judged by. An epoch not tested (None,
+    RunConfig.eval_last_epochs) does not count: a search trial stopped early may have fewer than 3 tested."""
+    return min(acc for acc in test_acc[-TARGET_LAST_EPOCHS:] if acc is not None)
 
 
 def target_reached(test_acc, params, param_limit=PARAM_LIMIT):
     """True when each of the last 3 epochs of a <= 15-epoch run is >= 99.40 % with < `param_limit` parameters."""
-    return (TARGET_LAST_EPOCHS <= len(test_acc) <= EPOCH_LIMIT and params < param_limit
-            and min_last(test_acc) >= TARGET_ACCURACY)
+    last = test_acc[-TARGET_LAST_EPOCHS:]
+    return (TARGET_LAST_EPOCHS <= len(test_acc) <= EPOCH_LIMIT and params < param_limit and None not in last
+            and min(last) >= TARGET_ACCURACY)
 
 
 def spread(records):

@@ -2,6 +2,8 @@
 
 Each function returns a matplotlib Figure: a notebook shows it, utils.report.save_run writes it as a PNG.
 """
+import math
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -15,9 +17,13 @@ def plot_curves(history, title=""):
 
     `history` is a History or a metrics record (anything with the four lists as attributes or keys). Where the
     run measured it (train_clean_acc), the train accuracy panel also shows the evaluated model on clean training
-    images: the same model and images as clean as the test's, beside the training curve's.
+    images: the same model and images as clean as the test's, beside the training curve's. Epochs not tested
+    (RunConfig.eval_last_epochs) have no test point: their None is drawn as a gap.
     """
-    get = history.get if isinstance(history, dict) else lambda name: getattr(history, name)
+    def get(name):
+        values = (history.get(name) if isinstance(history, dict) else getattr(history, name)) or []
+        return [float("nan") if value is None else value for value in values]
+
     epochs = range(1, len(get("test_acc")) + 1)
     figure, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for axis, name, label in ((axes[0, 0], "train_loss", "train loss"), (axes[0, 1], "test_loss", "test loss"),
@@ -27,8 +33,8 @@ def plot_curves(history, title=""):
         axis.set_title(label)
         axis.grid(alpha=0.3)
     clean = get("train_clean_acc")
-    if clean and len(clean) == len(epochs) and None not in clean:  # measured in every epoch (a run resumed from an
-        # unmeasured part is not)
+    if clean and len(clean) == len(epochs) and not any(map(math.isnan, clean)):  # measured in every epoch (a run
+        # resumed from an unmeasured part, or one tested only in its last epochs, is not)
         axes[1, 0].lines[0].set_label("weights being trained, the epoch's training images")
         axes[1, 0].plot(epochs, clean, marker="s", markersize=3, label="evaluated model, clean training images")
         axes[1, 0].plot(epochs, get("test_acc"), linestyle=":", color="gray", label="evaluated model, test images")

@@ -46,7 +46,7 @@ def metrics_record(notebook, config, history, params, kind="notebook", variant=N
         "device": str(config.resolved_device),
         **machine(config.resolved_device),
         **history.as_lists(),
-        "best_test_acc": max(history.test_acc),
+        "best_test_acc": history.best_test_acc,
         "first_epoch_at_target": first_epoch_at_target(history.test_acc),
         "target_reached": target_reached(history.test_acc, params),
         "config": config.to_dict(),

@@ -60,8 +60,11 @@ def train_trial(config):
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     job = Job(**space["job"])
     run_config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
-    train(run_config, job.kind, job.notebook, job.variant,
-          on_epoch=lambda record: tune.report({METRIC: record["test_acc"][-1], "record": json.dumps(record)}))
+    def report(record):
+        if record["test_acc"][-1] is not None:  # an epoch not tested (eval_last_epochs) has nothing to report
+            tune.report({METRIC: record["test_acc"][-1], "record": json.dumps(record)})
+
+    train(run_config, job.kind, job.notebook, job.variant, on_epoch=report)
 
 
 def replay_trial(config):
@@ -70,7 +73,8 @@ def replay_trial(config):
 
     record = config["trial"]["record"]
     for epoch in range(1, record["epochs"] + 1):
-        tune.report({METRIC: record["test_acc"][epoch - 1], "record": json.dumps(truncated(record, epoch))})
+        if record["test_acc"][epoch - 1] is not None:  # as train_trial: only the epochs tested
+            tune.report({METRIC: record["test_acc"][epoch - 1], "record": json.dumps(truncated(record, epoch))})
 
 
 def truncated(record, epochs):
@@ -78,7 +82,7 @@ def truncated(record, epochs):
     follows from them recomputed, fit() cut in proportion to the epochs' seconds."""
     cut = {name: value[:epochs] if isinstance(value, list) and len(value) == record["epochs"] else value
            for name, value in record.items()}
-    cut.update(epochs=epochs, best_test_acc=max(cut["test_acc"]),
+    cut.update(epochs=epochs, best_test_acc=max(acc for acc in cut["test_acc"] if acc is not None),
                first_epoch_at_target=first_epoch_at_target(cut["test_acc"]),
                target_reached=target_reached(cut["test_acc"], record["params"]),
                fit_seconds=record["fit_seconds"] * sum(cut["epoch_seconds"]) / sum(record["epoch_seconds"]))
