@@ -196,3 +196,22 @@ def test_every_epoch_draws_its_own_dropout_masks(small_mnist, monkeypatch):
     fit(model, dataclasses.replace(small_mnist), config, progress="none")
     dropout_seeds = [derived_seed(5, epoch, "dropout") for epoch in range(3)]
     assert [s for s in seeded if s in dropout_seeds] == dropout_seeds and len(set(dropout_seeds)) == 3
+
+
+def test_testing_only_the_last_epochs_changes_no_number_and_leaves_the_others_untested(small_mnist, tmp_path):
+    """eval_last_epochs only skips tests: the tested epochs, the training and the model returned are the same as
+    with a test after every epoch, the average's BatchNorm recomputation included."""
+    every, every_config = configured(epochs=5, ema_decay=0.95, recalibrate_average=True)
+    history = fit(every, small_mnist, every_config, progress="none", measure_train=True)
+    last, last_config = configured(tmp_path, epochs=5, ema_decay=0.95, recalibrate_average=True, eval_last_epochs=3)
+    skipped = fit(last, small_mnist, last_config, progress="none", measure_train=True)
+    assert skipped.train_loss == history.train_loss and skipped.lr == history.lr
+    assert skipped.test_acc == [None, None, *history.test_acc[2:]]
+    assert skipped.test_loss == [None, None, *history.test_loss[2:]]
+    assert skipped.train_clean_acc == [None, None, *history.train_clean_acc[2:]]
+    assert skipped.eval_seconds[:2] == [0.0, 0.0] and all(s > 0 for s in skipped.eval_seconds[2:])
+    assert all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), every.state_dict().values()))
+    assert skipped.best_test_acc == max(history.test_acc[2:])
+    assert load_checkpoint(tmp_path / "best.pt")["metrics"]["epoch"] >= 3  # only a tested epoch can be the best
+    assert target_reached(skipped.test_acc, 7000) == target_reached(history.test_acc, 7000)
+    assert first_epoch_at_target([None, None, 99.1, 99.4, 99.5]) == 4

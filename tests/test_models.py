@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from utils.config import RunConfig
-from utils.inspect import count_parameters, summary_text
+from utils.inspect import count_parameters, receptive_field, summary_text
 from utils.models import MODELS, build
 from utils.metrics import PARAM_LIMIT
 
@@ -87,3 +87,17 @@ def test_separable_n_makes_only_the_first_n_convs_after_the_pool_separable():
     for bad in (0, -1, 1.5, "1"):
         with pytest.raises(ValueError, match="separable must be True, False or a number of convs >= 1"):
             build("smallest", separable=bad)
+
+
+@pytest.mark.parametrize("downsample, sides", [("pool", [26, 24, 12, 10, 8, 6, 4]), ("stride", [26, 12, 10, 8, 6, 4]),
+                                               ("pool-first", [26, 13, 11, 9, 7, 5, 3])])
+def test_05s_model_downsamples_three_ways_with_the_same_parameters(downsample, sides):
+    model = build("garam_masala", downsample=downsample)
+    assert count_parameters(model) == 7536 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert [row.size_out for row in receptive_field(model)][:len(sides)] == sides
+    assert receptive_field(model)[-1].rf_out >= 27  # the GAP still sees (almost) the whole digit
+
+
+def test_an_unknown_downsampling_names_the_ones_there_are():
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        build("garam_masala", downsample="avgpool")

@@ -9,6 +9,12 @@ The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 me
 
   python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
                         [--profile] [--recipes] [--throughput [--runs 4] [--epochs 3] [--cpus-per-run N] ...]
+                        [--speedrun [--seeds 0-2]]
+
+--speedrun measures the speedrun's figure (utils.speedrun): 05's recipe and 07's, whole runs on the same seeds
+(at least 3), alternating; the last line is `ratio <07/05>`, the median over pairs of 07's fit() time over 05's.
+Every run's record goes to results/07_speedrun.bench.json (replaced once all pairs are measured) and the README's
+speedrun section.
 
 --recipes times what 05's every-seed ingredients cost: one whole epoch of fit() (training, the average's BatchNorm
 recomputation, evaluation) with 05's first recipe and with its recipe, alternating, `--repeats` times each.
@@ -28,15 +34,19 @@ import time
 
 import torch
 
+from utils.cli import RequestError, parse_seeds
 from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
 from utils.engine import evaluate
 from utils.models import build
 from utils.project import ROOT
 from utils.provenance import announced, command_line
+from utils.publish import refresh_published
 from utils.recipes import FIRST_RECIPE_05, RECIPES
 from utils.run import Job, run_job, train
 from utils.scale import SchedulingError, add_arguments, resources_from
+from utils.speedrun import MIN_PAIRS, PAIR, measure, ratio
+from utils.store import replace_bench
 from utils.timing import GraphedSteps, StepTimer, timed
 
 HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
@@ -207,6 +217,10 @@ def main(argv=None):
                         help="only time one fit() epoch of 05's first recipe against its recipe")
     parser.add_argument("--throughput", action="store_true",
                         help="only measure runs per hour: one after another here against the same runs on Ray")
+    parser.add_argument("--speedrun", action="store_true",
+                        help="only measure 07's fit() time over 05's: whole runs of both recipes, alternating")
+    parser.add_argument("--seeds", nargs="+", default=["0-2"],
+                        help=f"--speedrun: one pair per seed, at least {MIN_PAIRS} (default 0-2)")
     parser.add_argument("--runs", type=int, default=4, help="--throughput: how many runs")
     parser.add_argument("--epochs", type=int, default=3, help="--throughput: epochs per run")
     add_arguments(parser)
@@ -217,6 +231,20 @@ def main(argv=None):
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    if args.speedrun:
+        try:
+            seeds = parse_seeds(args.seeds)
+            if len(seeds) < MIN_PAIRS:
+                raise RequestError(f"--seeds {' '.join(args.seeds)}: the ratio needs at least {MIN_PAIRS} pairs")
+        except RequestError as error:
+            parser.exit(2, f"error: {error}\n")
+        print(f"device: {name}; torch {torch.__version__}; {PAIR[1]}'s recipe against {PAIR[0]}'s, seeds {seeds}")
+        with announced(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)])):
+            records = measure(seeds, device, args.data_dir)
+        replace_bench(PAIR[1], records)
+        refresh_published()
+        print(f"ratio {ratio(records):.3f}")
+        return
     print(f"device: {name}; torch {torch.__version__}; model {args.model}; batch {args.batch_size}; "
           f"augment {augment or 'none'}")
     if args.throughput:

@@ -4,10 +4,12 @@ import re
 from utils.files import atomic_write
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, colab_url, notebook_stems
 from utils.recipes import chosen_on
-from utils.store import records_in, result_files, seeds_files, single_path
+from utils.speedrun import PAIR, speedrun_table
+from utils.store import bench_path, records_in, result_files, seeds_files, single_path
 from utils.tables import provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
+SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio
 
 
 def ci_badge():
@@ -39,8 +41,8 @@ def rewrite_section(name, body, readme=README):
 
 
 def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
-    """Rewrite the results, seeds, provenance and Colab sections of the README from the store, atomically, and
-    draw the seeds figure (images_dir/seeds.png) from the seeds files."""
+    """Rewrite the results, seeds, provenance, Colab and speedrun sections of the README from the store,
+    atomically, and draw the seeds figure (images_dir/seeds.png) from the seeds files."""
     stems = notebook_stems()
     singles = [r for s in stems for r in records_in(single_path(s, results_dir)) if not r["smoke"]]
     seeds = seeds_files(results_dir)
@@ -51,6 +53,7 @@ def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR
     files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
     text = replace_section(text, "provenance", provenance_table(files) if files else "_No results yet._")
     text = replace_section(text, "colab", colab_table(stems))
+    text = replace_section(text, "speedrun", speedrun_table(records_in(bench_path(SPEEDRUN, results_dir))))
     if seeds:
         from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
 

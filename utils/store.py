@@ -6,6 +6,7 @@
   results/<NN>_ablation.json        the ablation of notebook NN's recipe: records of every variant and seed
   results/<NN>_search.json          the searches for notebook NN's recipe: a record per trial (candidate and
                                     seed) of each search command, on the validation split, finished or stopped
+  results/<stem>.bench.json         the speedrun's measurement (utils.speedrun): one command's alternating runs
 
 Every file holds records of one format (utils.report.metrics_record). Records are added under one lock per file
 (utils.files.update_json), so commands adding to one file at once lose none. A record is current for a request
@@ -41,6 +42,10 @@ def search_path(stem, results_dir=None):
     return (results_dir or RESULTS_DIR) / f"{stem[:2]}_search.json"  # results/07_search.json for 07_speedrun
 
 
+def bench_path(stem, results_dir=None):
+    return (results_dir or RESULTS_DIR) / f"{stem}.bench.json"
+
+
 def seeds_paths(stem, results_dir=None):
     """Notebook `stem`'s seeds files: its recipe's, then its other recipes' (by label)."""
     results_dir = results_dir or RESULTS_DIR
@@ -56,14 +61,15 @@ def records_in(path):
 
 
 def result_files(results_dir=None):
-    """Every records file of the store: singles, seeds, ablations, then searches, each in notebook order."""
+    """Every records file of the store: singles, seeds, ablations, searches, then benches, each in notebook order."""
     results_dir = results_dir or RESULTS_DIR
     stems = notebook_stems()
     singles = [single_path(s, results_dir) for s in stems]
     seeds = [path for s in stems for path in seeds_paths(s, results_dir)]
     ablations = sorted({ablation_path(s, results_dir) for s in stems})
     searches = sorted({search_path(s, results_dir) for s in stems})
-    return [path for path in singles + seeds + ablations + searches if path.is_file()]
+    benches = [bench_path(s, results_dir) for s in stems]
+    return [path for path in singles + seeds + ablations + searches + benches if path.is_file()]
 
 
 def seeds_label(stem, path):
@@ -134,6 +140,11 @@ def add_seed_record(stem, record, log, results_dir=None):
         return sorted(kept + [record], key=lambda r: r["seed"])
 
     return update_json(path, add, default=[])
+
+
+def replace_bench(stem, records, results_dir=None):
+    """Make `records` (one command's measurement, whole) the contents of results/<stem>.bench.json."""
+    write_json(list(records), bench_path(stem, results_dir))
 
 
 def publish_single(stem, record, model_file, results_dir=None):
