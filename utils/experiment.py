@@ -9,14 +9,14 @@ Standard library only: the runner and the store judge records without torch.
 """
 import json
 
-# where a run happens: these decide how fast it goes, not its numbers
-WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs")
+# where a run happens: these decide how fast it goes, not its numbers (eval_last_epochs: which epochs are tested;
+# the tested ones score the same either way)
+WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda_graphs", "eval_last_epochs")
 
 # field: its value in every run made before the field existed (its behaviour then, with the field's code absent):
 # no unaugmented last epochs, no weight average, models built with their default arguments (build(model)), and
-# judged on the test set after every epoch
-ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test",
-               "eval_last_epochs": 0}
+# judged on the test set
+ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test"}
 
 NOT_RECORDED = "not recorded"
 
