@@ -59,9 +59,16 @@ def spread_text(records):
     """One sentence: seeds at target, mean ± sd and lowest of the min of the last 3, median first epoch."""
     s = spread(records)
     first = f"{s['median_first_epoch']:g}" if s["median_first_epoch"] is not None else "–"
+    tested_from = max(first_tested(r) for r in records)
     return (f"{s['at_target']} of {s['runs']} seeds reach the target (≥ {TARGET_ACCURACY} % in each of the last "
             f"{TARGET_LAST_EPOCHS} epochs); min of the last 3: mean {s['mean']:.2f} ± {s['sd']:.2f} % (sd), "
-            f"lowest {s['lowest']:.2f} %; first epoch ≥ {TARGET_ACCURACY} %: median {first}.")
+            f"lowest {s['lowest']:.2f} %; first epoch ≥ {TARGET_ACCURACY} %: median {first}"
+            + (f" (tested only from epoch {tested_from} on)." if tested_from > 1 else "."))
+
+
+def first_tested(record):
+    """The first epoch a run tested (1 unless RunConfig.eval_last_epochs skipped the earlier ones)."""
+    return next((epoch for epoch, acc in enumerate(record["test_acc"], 1) if acc is not None), 1)
 
 
 def time_text(records):
@@ -83,8 +90,10 @@ def time_text(records):
 def epoch_times(record):
     """Where one run's time went: per epoch, training and test (with the average's BatchNorm recomputation)."""
     rows = ["| epoch | train s | test s | epoch s |", "|---:|---:|---:|---:|"]
-    for epoch, (total, tested) in enumerate(zip(record["epoch_seconds"], record["eval_seconds"]), 1):
-        rows.append(f"| {epoch} | {total - tested:.2f} | {tested:.2f} | {total:.2f} |")
+    for epoch, (total, tested, acc) in enumerate(zip(record["epoch_seconds"], record["eval_seconds"],
+                                                     record["test_acc"]), 1):
+        rows.append(f"| {epoch} | {total - tested:.2f} | {tested:.2f} | {total:.2f} |" if acc is not None
+                    else f"| {epoch} | {total:.2f} | not tested | {total:.2f} |")
     epochs = sum(record["epoch_seconds"])
     rows.append(f"| all | {epochs - sum(record['eval_seconds']):.2f} | {sum(record['eval_seconds']):.2f} "
                 f"| {epochs:.2f} |")
