@@ -26,12 +26,17 @@ def test_every_variant_is_a_valid_config_whose_model_gives_ten_logits(stem):
 
 
 @pytest.mark.parametrize("stem", list(ABLATIONS))
-def test_variants_have_short_ids_and_every_stored_record_is_current_and_names_one(stem):
+def test_variants_have_short_ids_and_every_stored_record_names_one(stem):
     plan = ablation_of(stem)
-    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,31}", name) for name in plan.variants)
+    short_id = r"[a-z0-9][a-z0-9.-]{0,31}"
+    assert all(re.fullmatch(short_id, name) for name in plan.variants)
     assert len(set(plan.titles.values())) == len(plan.titles)
     stored = records_in(ablation_path(stem))
-    assert stored and plan.current(stored) == stored  # migrated to ids and the full config: none lost
+    current = plan.current(stored)
+    assert {r["variant"] for r in current} == set(plan.variants)  # every variant has run as it is defined now
+    # the rest ran under an earlier definition of the ablation (07's first one, on its first recipe): kept, ignored
+    assert all(re.fullmatch(short_id, r["variant"]) for r in stored)
+    assert len(stored) - len(current) == {"07_speedrun": 22}.get(stem, 0)
 
 
 def test_stored_records_were_trained_with_the_models_their_variants_build_now():

@@ -209,7 +209,7 @@ def test_testing_only_the_last_epochs_changes_no_number_and_leaves_the_others_un
     assert skipped.test_acc == [None, None, *history.test_acc[2:]]
     assert skipped.test_loss == [None, None, *history.test_loss[2:]]
     assert skipped.train_clean_acc == [None, None, *history.train_clean_acc[2:]]
-    assert skipped.eval_seconds[:2] == [0.0, 0.0] and all(s > 0 for s in skipped.eval_seconds[2:])
+    assert all(s < 0.01 for s in skipped.eval_seconds[:2]) and all(s > 0.01 for s in skipped.eval_seconds[2:])
     assert all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), every.state_dict().values()))
     assert skipped.best_test_acc == max(history.test_acc[2:])
     assert load_checkpoint(tmp_path / "best.pt")["metrics"]["epoch"] >= 3  # only a tested epoch can be the best

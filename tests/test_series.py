@@ -163,10 +163,11 @@ def test_readme_tables_come_from_the_results(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- seeds:begin -->\n"
                       "<!-- seeds:end -->\n<!-- provenance:begin -->\n<!-- provenance:end -->\n<!-- colab:begin -->\n"
-                      "<!-- colab:end -->\nbottom\n")
+                      "<!-- colab:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\nbottom\n")
     refresh_readme(readme, results, tmp_path)
     text = readme.read_text()
     assert "old" not in text and text.startswith("top\n") and text.endswith("bottom\n")
+    assert "_No speedrun measurement yet: `python -m utils.bench --speedrun`._" in text  # no bench file here
     assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu ? ×2 | unknown |" in text
     assert text.count("| 7,536 |") == 1  # the ablation's record is not a published run
     assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu ? ×2, code unknown: 2 of 2 "

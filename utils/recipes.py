@@ -252,8 +252,9 @@ ABLATIONS = {
 
 # Searches for a notebook's recipe (`python -m utils.search STEM`): stem: (a base, its candidates as {id: (title,
 # RunConfig changes)}). Each candidate trains over seeds on the validation split and is ranked there; only the
-# winner is then judged on the test set. 07's candidates are its ablation's variants, which were judged on the
-# test set before the search existed: the two rankings can be compared (README, Searching without the test set).
+# winner is then judged on the test set. 07's first candidates are its first ablation's variants, which were judged
+# on the test set before the search existed: the two rankings can be compared (README, Searching without the test
+# set). The others are its later searches', which chose its recipe.
 SEARCHES = {
     "07_speedrun": (FIRST_RECIPE_07, {**FIRST_VARIANTS_07, **CHEAPER_MODELS_07, **BATCH_192_07, **LONGER_07}),
 }

@@ -60,6 +60,7 @@ def train_trial(config):
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     job = Job(**space["job"])
     run_config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
+
     def report(record):
         if record["test_acc"][-1] is not None:  # an epoch not tested (eval_last_epochs) has nothing to report
             tune.report({METRIC: record["test_acc"][-1], "record": json.dumps(record)})
