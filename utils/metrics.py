@@ -23,9 +23,8 @@ def min_last(test_acc):
 
 def target_reached(test_acc, params, param_limit=PARAM_LIMIT):
     """True when each of the last 3 epochs of a <= 15-epoch run is >= 99.40 % with < `param_limit` parameters."""
-    last = test_acc[-TARGET_LAST_EPOCHS:]
-    return (TARGET_LAST_EPOCHS <= len(test_acc) <= EPOCH_LIMIT and params < param_limit and None not in last
-            and min(last) >= TARGET_ACCURACY)
+    return (TARGET_LAST_EPOCHS <= len(test_acc) <= EPOCH_LIMIT and params < param_limit
+            and None not in test_acc[-TARGET_LAST_EPOCHS:] and min_last(test_acc) >= TARGET_ACCURACY)
 
 
 def spread(records):
