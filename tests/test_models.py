@@ -89,11 +89,13 @@ def test_separable_n_makes_only_the_first_n_convs_after_the_pool_separable():
             build("smallest", separable=bad)
 
 
-@pytest.mark.parametrize("downsample, sides", [("pool", [26, 24, 12, 10, 8, 6, 4]), ("stride", [26, 12, 10, 8, 6, 4]),
-                                               ("pool-first", [26, 13, 11, 9, 7, 5, 3])])
-def test_05s_model_downsamples_three_ways_with_the_same_parameters(downsample, sides):
+@pytest.mark.parametrize("downsample, sides, params", [("pool", [26, 24, 12, 10, 8, 6, 4], 7536),
+                                                       ("stride", [26, 12, 10, 8, 6, 4], 7536),
+                                                       ("pool-first", [26, 13, 11, 9, 7, 5, 3], 7536),
+                                                       ("space-to-depth", [14, 12, 10, 8, 6, 4, 2], 7752)])
+def test_05s_model_downsamples_four_ways(downsample, sides, params):
     model = build("garam_masala", downsample=downsample)
-    assert count_parameters(model) == 7536 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(model) == params and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert [row.size_out for row in receptive_field(model)][:len(sides)] == sides
     assert receptive_field(model)[-1].rf_out >= 27  # the GAP still sees (almost) the whole digit
 

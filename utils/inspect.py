@@ -70,6 +70,10 @@ def _geometry(module, size):
         stride = _pair(module.stride) or _pair(module.kernel_size)
         kind = "max-pool" if isinstance(module, nn.MaxPool2d) else "avg-pool"
         return kind, _pair(module.kernel_size), _pair(module.padding), stride, _pair(getattr(module, "dilation", 1))
+    if isinstance(module, nn.PixelUnshuffle):  # each f x f patch becomes channels of one position, as a stride-f
+        # f x f kernel would read it
+        factor = module.downscale_factor
+        return "space-to-depth", factor, 0, factor, 1
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         if _pair(module.output_size) != 1:
             raise ValueError(f"cannot handle {module}: only global pooling (output size 1)")

@@ -36,7 +36,7 @@ def count_parameters(model):
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
-DOWNSAMPLES = ("pool", "stride", "pool-first")  # garam_masala's ways to halve the resolution after the first conv
+DOWNSAMPLES = ("pool", "stride", "pool-first", "space-to-depth")  # garam_masala's ways to halve the resolution
 
 
 def conv_block(c_in, c_out, kernel=3, padding=0, dropout=0.0, bias=False, batchnorm=True, relu=True,
@@ -136,14 +136,20 @@ def param_diet(dropout=0.05):
 def garam_masala(downsample="pool"):
     """05: GAP head, max-pool at RF 6, no dropout (augmentation regularises), 7,536 parameters.
 
-    downsample (07 varies it; the same parameters either way): 'pool' as 05 has it; 'stride': the second conv
-    steps by 2 instead of a max-pool after it (26x26 -> 12x12, RF 5: a quarter of its multiply-adds); 'pool-first':
-    the max-pool right after the first conv (-> 13x13, RF 4), so that the second conv runs at 13x13 too."""
+    downsample (07 varies it): 'pool' as 05 has it; 'stride': the second conv steps by 2 instead of a max-pool after
+    it (26x26 -> 12x12, RF 5: a quarter of its multiply-adds); 'pool-first': the max-pool right after the first conv
+    (-> 13x13, RF 4), so that the second conv runs at 13x13 too. These three have the same parameters.
+    'space-to-depth': every 2x2 patch of pixels becomes 4 channels of one position (nn.PixelUnshuffle, 28x28x1 ->
+    14x14x4, RF 2: nothing is lost), and the first conv reads 4 channels (7,752 parameters), so no layer runs at full
+    resolution: the full-resolution layers cost most of a training step on a CPU."""
     if downsample not in DOWNSAMPLES:
         raise ValueError(f"garam_masala: downsample must be one of {list(DOWNSAMPLES)}, got {downsample!r}")
     front = {"pool": [conv_block(1, 8), conv_block(8, 8), nn.MaxPool2d(2, 2)],
              "stride": [conv_block(1, 8), conv_block(8, 8, stride=2)],
-             "pool-first": [conv_block(1, 8), nn.MaxPool2d(2, 2), conv_block(8, 8)]}[downsample]
+             "pool-first": [conv_block(1, 8), nn.MaxPool2d(2, 2), conv_block(8, 8)],
+             # 28x28x1 -> 14x14x4 (RF 2) -> 12x12x8 (RF 6) -> 10x10x8 (RF 10); the convs after it 2 px smaller than
+             # the others', down to 2x2x12 (RF 26) before the GAP (RF 28)
+             "space-to-depth": [nn.PixelUnshuffle(2), conv_block(4, 8), conv_block(8, 8)]}[downsample]
     return Classifier(
         *front,  # 'pool': 28x28x1 -> 26x26x8 (RF 3) -> 24x24x8 (RF 5) -> max-pool 12x12x8, RF 6: pool early, the
         # full-resolution layers cost the most time
