@@ -103,3 +103,15 @@ def test_05s_model_downsamples_four_ways(downsample, sides, params):
 def test_an_unknown_downsampling_names_the_ones_there_are():
     with pytest.raises(ValueError, match="downsample must be one of"):
         build("garam_masala", downsample="avgpool")
+
+
+def test_shared_convs_apply_one_weight_at_several_depths_each_with_its_own_batchnorm():
+    model = build("smallest", blocks=((4, 8), (14, 14, 14, 14)), shared=True)
+    blocks = [layer for layer in model if isinstance(layer, torch.nn.Sequential)]
+    convs, norms = [block[0] for block in blocks], [block[1] for block in blocks]
+    assert len(convs) == 6 and len(set(convs)) == 4 and convs[3] is convs[4] is convs[5]  # 14 -> 14, three times
+    assert len(set(norms)) == 6
+    assert count_parameters(model) == 3372 == count_parameters(build("smallest", blocks=((4, 8), (14, 14)))) + 2 * 28
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="shared and separable"):
+        build("smallest", shared=True, separable=True)

@@ -164,7 +164,7 @@ def garam_masala(downsample="pool"):
 
 @register("smallest")
 def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap", dropout=0.0, activation="relu",
-             separable=False):
+             separable=False, shared=False):
     """06's small net with the knobs utils.ablation varies; with ReLU, the base of that ablation.
 
     Defaults (3,948 parameters): 28x28x1 -> 26x26x4 (RF 3) -> 24x24x8 (RF 5) -> max-pool 12x12x8 (RF 6)
@@ -176,12 +176,17 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
     head: 'gap' (GAP, then 1x1 to 10 classes) or 'fc' (flatten the last map into a linear layer);
     activation: 'relu' or 'silu', after every BatchNorm;
     separable: True: the 3x3 convs after the first max-pool are depthwise-separable (separable_block); a number
-    n: only the first n of them.
+    n: only the first n of them;
+    shared: True: within a resolution, the 3x3 convs that keep the width (c -> c, after the first of the tuple) all
+    apply one conv's weights, each with a BatchNorm of its own: the net gets deeper, not bigger (the parameter
+    count counts a shared weight once; torchsummary, which counts per call, shows more).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"smallest: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if not isinstance(separable, bool) and not (isinstance(separable, int) and separable >= 1):
         raise ValueError(f"smallest: separable must be True, False or a number of convs >= 1, got {separable!r}")
+    if shared and separable:
+        raise ValueError("smallest: shared and separable convs cannot be combined")
     separable_left = sum(map(len, blocks)) if separable is True else int(separable)
     layers, channels, side = [], 1, 28
     for index, widths in enumerate(blocks):
@@ -191,10 +196,15 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
             if squeeze:
                 layers.append(conv_block(channels, squeeze, kernel=1, dropout=dropout, activation=activation))
                 channels = squeeze
-        for width in widths:
+        shared_conv = None  # the first width-keeping conv of this resolution, when shared
+        for position, width in enumerate(widths):
             block = separable_block if index and separable_left else conv_block
             separable_left -= block is separable_block
-            layers.append(block(channels, width, padding=padding, dropout=dropout, activation=activation))
+            layer = block(channels, width, padding=padding, dropout=dropout, activation=activation)
+            if shared and position and width == channels:
+                shared_conv = shared_conv or layer[0]
+                layer[0] = shared_conv
+            layers.append(layer)
             channels, side = width, side + 2 * padding - 2
     if head == "gap":
         layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, 10, 1, bias=False)]
