@@ -238,6 +238,9 @@ VARIANTS_06 = {
                           {**RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))}),
     "recipe-06-11-wide": ("notebook 06's recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
                           {**RECIPE_CHANGES_06, **layout(((4, 8), (11, 11, 11, 11)))}),
+    # the winner of 06's first search on the validation split (SEARCH_06 below), judged on the test set
+    "recipe-06-shared-14": ("notebook 06's recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
+                            {**RECIPE_CHANGES_06, **layout(((4, 8), (14, 14, 14, 14)), shared=True)}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
