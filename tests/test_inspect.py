@@ -51,6 +51,24 @@ def test_rf_agrees_with_gradients_through_padding_stride_and_pooling():
     assert [r.stride for r in rows] == [1, 2, 2, 1, 1]
 
 
+@pytest.mark.parametrize("model", [build("garam_masala", downsample="space-to-depth"),
+                                   build("smallest", blocks=((4, 8), (14, 14, 14, 14)), shared=True),
+                                   nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3))],
+                         ids=["space-to-depth", "shared", "unshuffle-convs"])
+def test_rf_of_space_to_depth_and_shared_convs_agrees_with_a_forward_pass_and_gradients(model):
+    kinds = (nn.Conv2d, nn.PixelUnshuffle, nn.MaxPool2d, nn.AdaptiveAvgPool2d)
+    spatial = [m for m in model.modules() if isinstance(m, kinds)]
+    sides = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sides.append(o.shape[-1])) for m in spatial]
+    model(torch.zeros(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    rows = receptive_field(model)
+    assert [r.size_out for r in rows] == sides
+    if isinstance(model[-1], nn.Conv2d) and model[-1].kernel_size == (3, 3):  # no GAP: the gradients can tell
+        assert rows[-1].rf_out == measured_rf(model) == 10
+
+
 def test_gap_takes_the_whole_map():
     model = build("garam_masala")
     rows = receptive_field(model)

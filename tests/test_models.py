@@ -1,10 +1,12 @@
+import hashlib
+
 import pytest
 import torch
 import torch.nn as nn
 
 from utils.config import RunConfig
 from utils.inspect import count_parameters, receptive_field, summary_text
-from utils.models import MODELS, build
+from utils.models import DOWNSAMPLES, MODELS, build
 from utils.metrics import PARAM_LIMIT
 
 # The seed model's torchsummary rows as published with it (parameters, output shape) and its BN total.
@@ -100,6 +102,20 @@ def test_05s_model_downsamples_four_ways(downsample, sides, params):
     assert receptive_field(model)[-1].rf_out >= 27  # the GAP still sees (almost) the whole digit
 
 
+# SHA-256 (first 12 hex digits) of the initial weights each option draws with seed 0: those its records were made
+# with ('pool': 05's runs; the others: 07's), so that a record repeats from its config
+INITIAL_WEIGHTS_SHA256 = {"pool": "969a40f9ae91", "stride": "9dcbde44a629", "pool-first": "23cf50fcb6e3",
+                          "space-to-depth": "daaa7ebb078c"}
+
+
+@pytest.mark.parametrize("downsample", DOWNSAMPLES)
+def test_each_downsampling_draws_the_initial_weights_its_records_were_made_with(downsample):
+    torch.manual_seed(0)
+    model = build("garam_masala", downsample=downsample)
+    weights = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
+    assert hashlib.sha256(weights).hexdigest()[:12] == INITIAL_WEIGHTS_SHA256[downsample]
+
+
 def test_an_unknown_downsampling_names_the_ones_there_are():
     with pytest.raises(ValueError, match="downsample must be one of"):
         build("garam_masala", downsample="avgpool")
@@ -115,3 +131,12 @@ def test_shared_convs_apply_one_weight_at_several_depths_each_with_its_own_batch
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ValueError, match="shared and separable"):
         build("smallest", shared=True, separable=True)
+    with pytest.raises(ValueError, match="shared must be True or False"):
+        build("smallest", shared=1)
+
+
+def test_shared_convs_of_mixed_widths_share_per_width():
+    model = build("smallest", blocks=((4, 8), (10, 10, 12, 12, 10, 10)), padding=1, shared=True)
+    convs = [layer[0] for layer in model if isinstance(layer, torch.nn.Sequential)]
+    assert convs[7] is convs[3] and convs[5] is not convs[3]  # 10 -> 10 twice, one 12 -> 12 between
+    assert len(set(convs)) == 7 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

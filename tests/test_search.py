@@ -9,7 +9,9 @@ from utils import recipes, search
 from utils.config import RunConfig
 from utils.data import VALIDATION_PER_CLASS, load_mnist, load_validation_split, normalise, validation_indices
 from utils.files import read_json, write_json
+from utils.metrics import PARAM_LIMIT
 from utils.mnist import MnistDataError, load_raw, part_files, raw_dir
+from utils.models import build, count_parameters
 from utils.ranking import finished, rank_agreement, ranking, search_cost
 from utils.recipes import RECIPE_05
 from utils.run import train
@@ -30,6 +32,16 @@ def small_search(monkeypatch):
     """A search of 05's stem over the smoke grid above, in place of the real ones."""
     monkeypatch.setitem(recipes.SEARCHES, "05_garam_masala", (SMOKE_BASE, GRID))
     return "05_garam_masala"
+
+
+@pytest.mark.parametrize("stem", list(recipes.SEARCHES))
+def test_every_candidate_is_a_valid_config_whose_model_gives_ten_logits_under_the_limit(stem):
+    plan = search.search_plan(stem)
+    for name in plan.variants:
+        config = plan.config(name, seed=0)
+        model = build(config.model, **config.model_args).eval()
+        assert config.split == "validation" and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10), name
+        assert count_parameters(model) < PARAM_LIMIT, name
 
 
 def test_the_validation_split_is_fixed_class_balanced_and_apart_from_the_training_images(mnist_dir):
