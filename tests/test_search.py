@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from utils import recipes, search
+from utils import candidates, search
 from utils.config import RunConfig
 from utils.data import VALIDATION_PER_CLASS, load_mnist, load_validation_split, normalise, validation_indices
 from utils.files import read_json, write_json
@@ -30,11 +30,11 @@ GRID = {"peak-0.1": ("one-cycle peak LR 0.1", {}),
 @pytest.fixture
 def small_search(monkeypatch):
     """A search of 05's stem over the smoke grid above, in place of the real ones."""
-    monkeypatch.setitem(recipes.SEARCHES, "05_garam_masala", (SMOKE_BASE, GRID))
+    monkeypatch.setitem(candidates.SEARCHES, "05_garam_masala", (SMOKE_BASE, GRID))
     return "05_garam_masala"
 
 
-@pytest.mark.parametrize("stem", list(recipes.SEARCHES))
+@pytest.mark.parametrize("stem", list(candidates.SEARCHES))
 def test_every_candidate_is_a_valid_config_whose_model_gives_ten_logits_under_the_limit(stem):
     plan = search.search_plan(stem)
     for name in plan.variants:
@@ -96,7 +96,7 @@ def test_a_search_on_a_small_grid_keeps_the_record_of_a_trial_stopped_early(mnis
 def test_a_search_runs_its_trials_on_a_two_node_cluster(mnist_dir, small_search, tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
-    monkeypatch.setitem(recipes.SEARCHES, small_search, (SMOKE_BASE, {"peak-0.1": GRID["peak-0.1"]}))
+    monkeypatch.setitem(candidates.SEARCHES, small_search, (SMOKE_BASE, {"peak-0.1": GRID["peak-0.1"]}))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
         cluster.add_node(num_cpus=1)

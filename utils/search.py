@@ -8,7 +8,7 @@
 
 The split: every trial trains on 50,000 of MNIST's 60,000 training images and is evaluated after each epoch on the
 other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rule: utils.data.validation_indices);
-the test files are not read. The candidates are named in utils/recipes.py (SEARCHES: a base and its changes by id,
+the test files are not read. The candidates are named in utils/candidates.py (SEARCHES: a base and its changes by id,
 `--only` picks some); a trial is one (candidate, seed). The scheduler (Ray Tune's, see utils.tuning) stops trials
 that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked by the
 mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
@@ -32,7 +32,7 @@ from utils.project import ROOT
 from utils.provenance import announced, command_line
 from utils.publish import publish_section
 from utils.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
-from utils.recipes import SEARCHES
+from utils.candidates import SEARCHES
 from utils.scale import Resources, SchedulingError, add_arguments, connect, resources_from
 from utils.store import ablation_path, add_trial_record, device_kind, records_in, search_path, seeds_paths
 from utils.tables import escape
@@ -235,7 +235,7 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", help=f"whose recipe to search for: {', '.join(SEARCHES)} (or its number)")
     parser.add_argument("--seeds", nargs="+", default=["0-4"], help="seeds of every candidate, e.g. 0-4 (default)")
-    parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/recipes.py)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/candidates.py)")
     parser.add_argument("--scheduler", default="median", choices=SCHEDULERS,
                         help="how lagging trials are stopped: median (default: it kept the winner where asha lost "
                              "it, README), asha, or none (every trial to the end)")
