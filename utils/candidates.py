@@ -60,6 +60,8 @@ SPACE_TO_DEPTH_07 = {
 SPACE_TO_DEPTH_07["space-to-depth-batch-128-12-epochs"] = ("space-to-depth, batch 128 (LR 0.1), 12 epochs",
                                                            {**SPACE_TO_DEPTH_192_LR_02, "batch_size": 128, "lr": 0.1,
                                                             "epochs": 12})
+
+
 # The sixth search, after the fifth (stopped after seeds 0-1: every space-to-depth candidate 0.1-0.3 points below
 # the strided model in 8 epochs, even with 15): the strided model with a schedule whose last epochs train at one low
 # LR, so that the last 3, which the target counts, are all nearly converged, instead of the one cycle still
