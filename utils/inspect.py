@@ -15,12 +15,14 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils.deskew import Deskew
 from utils.models import MODELS, build, count_parameters  # noqa: F401 (notebooks import count_parameters here)
 
 IMAGE_SHAPE = (1, 28, 28)
-# Layers that change neither the spatial size nor the receptive field.
+# Layers that change neither the spatial size nor the receptive field. Deskew too, by convention: the RF is counted
+# on the deskewed image (through its moments, every output pixel depends on the whole input).
 PASS_THROUGH = (nn.BatchNorm2d, nn.ReLU, nn.SiLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.LogSoftmax,
-                nn.Softmax)
+                nn.Softmax, Deskew)
 PASS_THROUGH_CALLS = {"flatten", "view", "reshape", "relu", "silu", "log_softmax", "softmax", "dropout", "squeeze",
                       torch.flatten, F.relu, F.silu, F.log_softmax, F.softmax, F.dropout, torch.squeeze}
 
@@ -81,10 +83,17 @@ def _geometry(module, size):
     return None
 
 
+class _DeskewWholeTracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping a Deskew layer whole (its forward is arithmetic, not a chain of layers)."""
+
+    def is_leaf_module(self, module, qualified_name):
+        return isinstance(module, Deskew) or super().is_leaf_module(module, qualified_name)
+
+
 def receptive_field(model, image_size=IMAGE_SHAPE[-1]):
     """RF rows for a model that is one chain of layers; refuses branches and unknown layers with a ValueError."""
     try:
-        graph = torch.fx.symbolic_trace(model).graph
+        graph = _DeskewWholeTracer().trace(model)
     except Exception as error:
         raise ValueError(f"cannot trace {type(model).__name__} into a chain of layers: {error}") from error
     modules = dict(model.named_modules())

@@ -5,6 +5,8 @@ Shape comments read ``in -> out (H x W x C), RF``; the RF tool's test checks the
 """
 import torch.nn as nn
 
+from utils.deskew import Deskew
+
 MODELS = {}
 ALIASES = {"seed": "dropout"}  # old name of 03's model (it collided with the `seed` field); still builds
 
@@ -177,7 +179,7 @@ def garam_masala(downsample="pool"):
 
 @register("smallest")
 def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap", dropout=0.0, activation="relu",
-             separable=False, shared=False):
+             separable=False, shared=False, deskew=False):
     """06's small net with the knobs utils.ablation varies; with ReLU, the base of that ablation.
 
     Defaults (3,948 parameters): 28x28x1 -> 26x26x4 (RF 3) -> 24x24x8 (RF 5) -> max-pool 12x12x8 (RF 6)
@@ -192,7 +194,8 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
     n: only the first n of them;
     shared: True: within a resolution, the 3x3 convs that keep the width (c -> c) apply one conv's weights per
     width, each with a BatchNorm of its own: the net gets deeper, not bigger. count_parameters counts a shared
-    weight once; torchsummary's table lists it several times over and overstates the total.
+    weight once; torchsummary's table lists it several times over and overstates the total;
+    deskew: True: every image is deskewed first (utils.deskew.Deskew, no parameters).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"smallest: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -202,8 +205,10 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
         raise ValueError(f"smallest: shared must be True or False, got {shared!r}")
     if shared and separable:
         raise ValueError("smallest: shared and separable convs cannot be combined")
+    if not isinstance(deskew, bool):
+        raise ValueError(f"smallest: deskew must be True or False, got {deskew!r}")
     separable_left = sum(map(len, blocks)) if separable is True else int(separable)
-    layers, channels, side = [], 1, 28
+    layers, channels, side = [Deskew()] if deskew else [], 1, 28
     for index, widths in enumerate(blocks):
         if index:
             layers.append(nn.MaxPool2d(2, 2))
