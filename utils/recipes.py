@@ -22,16 +22,10 @@ RECIPE_05 = {**FIRST_RECIPE_05, **SPICES_05}
 BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
 # The SiLU recipe: the base plus three changes that cost no parameters, each also measured alone.
 SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
-# How notebook 06 trains: the SiLU recipe plus two more changes that cost no parameters. On the base's layout
-# (3,948 parameters) it was notebook 06's recipe until the third search; the searches start from it.
+# What notebook 06 trains: the SiLU recipe plus two more changes that cost no parameters.
 RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
-RECIPE_3948_06 = {**BASE_06, **RECIPE_CHANGES_06}
-RECIPE_NAME_06 = "06's 3,948 recipe: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics " \
-                 "recomputed"
-# What notebook 06 trains, chosen by its third search on the validation split (utils/candidates.py): that training
-# on a layout cut to 3,580 parameters, 4-8 | 10-10-9-8, with every image deskewed first (utils.deskew).
-DESKEWED_CUT_06 = {"model_args": {"blocks": ((4, 8), (10, 10, 9, 8)), "deskew": True}}
-RECIPE_06 = {**RECIPE_3948_06, **DESKEWED_CUT_06}
+RECIPE_06 = {**BASE_06, **RECIPE_CHANGES_06}
+RECIPE_NAME_06 = "notebook 06: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics recomputed"
 
 # 07, the speedrun, first tried: 05's model and every-seed recipe in 8 epochs instead of 15, at batch 256 with the
 # peak LR doubled (fewer, larger steps), the last 4 epochs unaugmented so that the last 3 follow a clean epoch. It
@@ -81,8 +75,8 @@ INGREDIENTS = {
 # What each recipe over seeds (a seeds table's title, utils.store.seeds_label) was chosen on, where it was not the
 # test set: every recipe made before the validation split existed was chosen by test accuracies.
 CHOSEN_ON_VALIDATION = {  # title: the search that chose it
-    "06_smallest": "the validation split (results/06_search.json: `python -m utils.search 06 --only deskew "
-                   "cut-deskew ...`, the README's Searching without the test set)",
+    "06_smallest (deskewed cut)": "the validation split (results/06_search.json: `python -m utils.search 06 --only "
+                                  "deskew cut-deskew ...`, the README's Searching without the test set)",
     "07_speedrun": "the validation split (results/07_search.json: `python -m utils.search 07 --only stride-batch-192 "
                    "...`, the README's Searching without the test set)",
 }
@@ -158,32 +152,32 @@ VARIANTS_06 = {
     "silu-recalibrate": ("the SiLU recipe with the average's BatchNorm statistics recomputed before each test",
                          {**SILU_RECIPE_CHANGES, "recalibrate_average": True}),
     "recipe-06": (RECIPE_NAME_06, RECIPE_CHANGES_06),
-    "recipe-06-separable-24": ("06's 3,948 recipe with depthwise-separable convs after the pool, 24 wide",
+    "recipe-06-separable-24": ("notebook 06's recipe with depthwise-separable convs after the pool, 24 wide",
                                {**RECIPE_CHANGES_06, **SEPARABLE_24}),
-    "recipe-06-wd-5e-4": ("06's 3,948 recipe with weight decay 5e-4", {**RECIPE_CHANGES_06, "weight_decay": 5e-4}),
-    "recipe-06-batch-16": ("06's 3,948 recipe with batch 16", {**RECIPE_CHANGES_06, "batch_size": 16}),
-    "recipe-06-average-0.9998": ("06's 3,948 recipe with a longer weight average (decay 0.9998)",
+    "recipe-06-wd-5e-4": ("notebook 06's recipe with weight decay 5e-4", {**RECIPE_CHANGES_06, "weight_decay": 5e-4}),
+    "recipe-06-batch-16": ("notebook 06's recipe with batch 16", {**RECIPE_CHANGES_06, "batch_size": 16}),
+    "recipe-06-average-0.9998": ("notebook 06's recipe with a longer weight average (decay 0.9998)",
                                  {**RECIPE_CHANGES_06, "ema_decay": 0.9998}),
-    "recipe-06-record-layout": ("06's 3,948 recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1",
+    "recipe-06-record-layout": ("notebook 06's recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1",
                                 {**RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)}),
-    "recipe-06-clean-5": ("06's 3,948 recipe with the last 5 epochs unaugmented",
+    "recipe-06-clean-5": ("notebook 06's recipe with the last 5 epochs unaugmented",
                           {**RECIPE_CHANGES_06, "clean_epochs": 5}),
-    "recipe-06-clean-8": ("06's 3,948 recipe with the last 8 epochs unaugmented",
+    "recipe-06-clean-8": ("notebook 06's recipe with the last 8 epochs unaugmented",
                           {**RECIPE_CHANGES_06, "clean_epochs": 8}),
     # under 3,600 parameters: three ways to cut the layout of 06's recipe
-    "recipe-06-10-10-9-8": ("06's 3,948 recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)",
+    "recipe-06-10-10-9-8": ("notebook 06's recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)",
                             {**RECIPE_CHANGES_06, **layout(((4, 8), (10, 10, 9, 8)))}),
-    "recipe-06-8-wide-deeper": ("06's 3,948 recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)",
+    "recipe-06-8-wide-deeper": ("notebook 06's recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)",
                                 {**RECIPE_CHANGES_06, **layout(((4, 8), (8, 8, 8, 8, 8)))}),
-    "recipe-06-separable-1": ("06's 3,948 recipe with the first conv after the pool depthwise-separable (3,396)",
+    "recipe-06-separable-1": ("notebook 06's recipe with the first conv after the pool depthwise-separable (3,396)",
                               {**RECIPE_CHANGES_06, "model_args": {"separable": 1}}),
     # over the budget on purpose: how many parameters the recipe needs before every seed passes
-    "recipe-06-12-wide": ("06's 3,948 recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)",
+    "recipe-06-12-wide": ("notebook 06's recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)",
                           {**RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))}),
-    "recipe-06-11-wide": ("06's 3,948 recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
+    "recipe-06-11-wide": ("notebook 06's recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
                           {**RECIPE_CHANGES_06, **layout(((4, 8), (11, 11, 11, 11)))}),
     # the winner of 06's first search on the validation split (SEARCH_06 below), judged on the test set
-    "recipe-06-shared-14": ("06's 3,948 recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
+    "recipe-06-shared-14": ("notebook 06's recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
                             {**RECIPE_CHANGES_06, **layout(((4, 8), (14, 14, 14, 14)), shared=True)}),
 }
 
