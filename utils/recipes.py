@@ -179,6 +179,10 @@ VARIANTS_06 = {
     # the winner of 06's first search on the validation split (SEARCH_06 below), judged on the test set
     "recipe-06-shared-14": ("notebook 06's recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
                             {**RECIPE_CHANGES_06, **layout(((4, 8), (14, 14, 14, 14)), shared=True)}),
+    # the best candidate of 06's third search on the validation split, judged on the test set (the search's smaller
+    # one, the deskewed cut, was judged by the runner: results/06_smallest.deskewed-cut.seeds.json)
+    "recipe-06-deskew": ("notebook 06's recipe, every image deskewed first (3,948)",
+                         {**RECIPE_CHANGES_06, "model_args": {"deskew": True}}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
