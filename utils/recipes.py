@@ -114,6 +114,8 @@ def layout(blocks, **more):
 
 
 SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
+# every image deskewed by the model's first layer (utils.deskew), on whatever layout the model already has
+DESKEW = {"model_args": {"deskew": True}}
 
 # Each ablation's variants: a short id, which records keep, and the title a table shows (free to reword), with the
 # RunConfig changes to the ablation's base, one idea each. The tables keep this order.
@@ -182,7 +184,7 @@ VARIANTS_06 = {
     # the best candidate of 06's third search on the validation split, judged on the test set (the search's smaller
     # one, the deskewed cut, was judged by the runner: results/06_smallest.deskewed-cut.seeds.json)
     "recipe-06-deskew": ("notebook 06's recipe, every image deskewed first (3,948)",
-                         {**RECIPE_CHANGES_06, "model_args": {"deskew": True}}),
+                         {**RECIPE_CHANGES_06, **DESKEW}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
