@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from utils.augment import check_augment, draw_affine, is_identity, warp
-from utils.data import BACKGROUND, load_mnist, torchvision_datasets
+from utils.augment import check_augment, draw_affine, draw_elastic, gaussian_smooth, is_identity, warp
+from utils.data import BACKGROUND, load_mnist, torchvision_datasets, torchvision_transform
+from utils.tables import ingredient_value
 from utils.recipes import RECIPES
 
 
@@ -83,3 +84,58 @@ def test_the_rotation_is_the_recipes_plus_or_minus_7_degrees_and_no_more():
     degrees = torch.atan2(theta[:, 1, 0], theta[:, 0, 0]) * 180 / math.pi
     assert 6.9 < float(degrees.abs().max()) <= 7.0 + 1e-4
     assert abs(float(degrees.mean())) < 0.2  # both ways alike
+
+
+def test_elastic_options_are_checked_and_complete_only_where_given():
+    assert check_augment({"rotate": 7, "elastic": 34}) == {"rotate": 7.0, "shift": 0.0, "scale": 0.0,
+                                                           "elastic": 34.0, "elastic_sigma": 4.0}
+    with pytest.raises(ValueError, match=r"elastic must be a number in \[0, 100\]"):
+        check_augment({"elastic": -1})
+    with pytest.raises(ValueError, match="elastic_sigma must be a number"):
+        check_augment({"elastic": 34, "elastic_sigma": 0})
+    assert not is_identity({"elastic": 34}) and is_identity({"elastic": 0, "elastic_sigma": 3})
+    assert ingredient_value("augment", {"augment": check_augment({"rotate": 7, "elastic": 34, "elastic_sigma": 5})}) \
+        == "rotation ±7°, elastic α 34 px (σ 5 px)"
+    with pytest.raises(ValueError, match="elastic distortion is applied on the device only"):
+        torchvision_transform({"elastic": 34})
+
+
+def test_gaussian_smoothing_is_a_normalised_separable_kernel_with_zeros_outside():
+    sigma, radius = 2.0, 8  # cut at 4 sd
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    impulse = torch.zeros(1, 28, 28, dtype=torch.float64)
+    impulse[0, 14, 14] = 1.0
+    assert torch.allclose(gaussian_smooth(impulse, sigma)[0, 6:23, 6:23], torch.outer(kernel, kernel))
+    corner = torch.zeros(1, 28, 28, dtype=torch.float64)
+    corner[0, 0, 0] = 1.0
+    smoothed = gaussian_smooth(corner, sigma)
+    assert torch.isclose(smoothed[0, 0, 0], kernel[radius] ** 2)  # what falls outside the image is lost
+    assert torch.isclose(smoothed.sum(), kernel[radius:].sum() ** 2)
+
+
+def test_elastic_displacements_are_smooth_about_a_pixel_and_seeded():
+    def draw(seed, **options):
+        return draw_elastic(500, 28, 28, {"elastic": 34, **options}, torch.Generator().manual_seed(seed))
+
+    pixels = draw(0) * 14  # grid units to pixels (2 / 28 per pixel)
+    assert pixels.shape == (500, 28, 28, 2)
+    assert 1.0 < float(pixels[:, 8:20, 8:20].std()) < 1.8  # Simard's alpha 34, sigma 4: moves of about 1.4 px
+    neighbours = float((pixels[:, :, 1:] - pixels[:, :, :-1]).abs().mean())
+    assert neighbours < 0.25 * float(pixels.abs().mean())  # smooth: unsmoothed noise would differ as much as it moves
+    assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
+    assert draw_elastic(5, 28, 28, {"rotate": 7}, torch.Generator()) is None
+
+
+def test_elastic_batches_keep_labels_and_leave_runs_without_it_as_they_were(mnist_dir):
+    def batch(augment):
+        data = load_mnist(mnist_dir, train_samples=256, test_samples=10, augment=augment)
+        (images, labels), = list(data.train_batches(256, torch.Generator().manual_seed(1)))
+        return images, labels
+
+    rotated, labels = batch({"rotate": 7})
+    elastic, elastic_labels = batch({"rotate": 7, "elastic": 34})
+    assert torch.equal(labels, elastic_labels) and torch.equal(elastic, batch({"rotate": 7, "elastic": 34})[0])
+    assert 0.05 < float((elastic - rotated).abs().mean()) < 0.5  # moved, but the digits are still where they were
+    assert torch.equal(batch({"rotate": 7, "elastic": 0})[0], rotated)  # off: the same random stream, same images

@@ -1,7 +1,9 @@
-"""Augmentation of whole batches on the training device: random rotation, shift and scale in one affine warp.
+"""Augmentation of whole batches on the training device: random rotation, shift and scale in one affine warp, and
+optionally elastic distortion (Simard et al. 2003) in the same resampling.
 
-Options come as a checked dict, e.g. ``{"rotate": 7, "shift": 0.1, "scale": 0.1}``; an unknown key is an error.
-The per-sample parameters are drawn on the CPU from a seeded generator, so a run is the same on any device.
+Options come as a checked dict, e.g. ``{"rotate": 7, "shift": 0.1, "scale": 0.1}`` or ``{"rotate": 7, "elastic":
+34}``; an unknown key is an error. The per-sample parameters and noise are drawn on the CPU from a seeded generator,
+so a run is the same on any device.
 """
 import math
 
@@ -13,23 +15,32 @@ AUGMENT_DEFAULTS = {
     "shift": 0.0,  # max translation as a fraction of the image side, per axis
     "scale": 0.0,  # max relative zoom, uniform in [1 - scale, 1 + scale]
 }
+# Elastic distortion: every pixel moved by its own displacement, uniform noise in [-1, 1] per pixel and axis smoothed
+# by a Gaussian of sd `elastic_sigma` pixels, times `elastic` (Simard's alpha, in pixels; 34 with sigma 4 there,
+# moves of about 1.4 pixels sd). In the full dict only where elastic is given, so that older records' configs stay as
+# they were written.
+ELASTIC_DEFAULTS = {"elastic": 0.0, "elastic_sigma": 4.0}
+LIMITS = {"rotate": (0.0, 180.0), "shift": (0.0, 0.5), "scale": (0.0, 0.5), "elastic": (0.0, 100.0),
+          "elastic_sigma": (0.5, 10.0)}
 
 
 def check_augment(options):
     """Return the full options dict; raise ValueError for an unknown key or a value out of range."""
     options = dict(options or {})
-    unknown = sorted(set(options) - set(AUGMENT_DEFAULTS))
+    unknown = sorted(set(options) - set(LIMITS))
     if unknown:
-        raise ValueError(f"augment: unknown option(s) {unknown}; allowed: {sorted(AUGMENT_DEFAULTS)}")
-    limits = {"rotate": 180.0, "shift": 0.5, "scale": 0.5}
+        raise ValueError(f"augment: unknown option(s) {unknown}; allowed: {sorted(LIMITS)}")
     for key, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limits[key]:
-            raise ValueError(f"augment: {key} must be a number in [0, {limits[key]}], got {value!r}")
-    return {**AUGMENT_DEFAULTS, **{k: float(v) for k, v in options.items()}}
+        low, high = LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ValueError(f"augment: {key} must be a number in [{low:g}, {high:g}], got {value!r}")
+    full = {**AUGMENT_DEFAULTS, **({**ELASTIC_DEFAULTS} if "elastic" in options else {})}
+    return {**full, **{k: float(v) for k, v in options.items()}}
 
 
 def is_identity(options):
-    return not any(check_augment(options).values())
+    opts = check_augment(options)
+    return not any(opts[key] for key in AUGMENT_DEFAULTS) and not opts.get("elastic")
 
 
 def draw_affine(count, options, generator):
@@ -46,9 +57,36 @@ def draw_affine(count, options, generator):
     return torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
 
 
-def warp(images, theta, background):
-    """Apply per-sample affine matrices to a (B, C, H, W) batch; uncovered pixels get `background`."""
+def gaussian_smooth(fields, sigma):
+    """(N, H, W) -> (N, H, W): each field blurred by a Gaussian of sd `sigma` pixels, zero outside and cut at 4 sd
+    (as scipy.ndimage.gaussian_filter with mode="constant")."""
+    radius = int(4 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=fields.dtype, device=fields.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    smoothed = F.conv2d(fields.unsqueeze(1), kernel.view(1, 1, 1, -1), padding=(0, radius))  # along rows
+    return F.conv2d(smoothed, kernel.view(1, 1, -1, 1), padding=(radius, 0)).squeeze(1)  # along columns
+
+
+def draw_elastic(count, height, width, options, generator, device="cpu"):
+    """(count, H, W, 2) displacements in `grid_sample`'s coordinates (x, y), one smooth random field per sample,
+    or None when elastic distortion is off. The noise is drawn on the CPU, the smoothing done on `device`."""
+    opts = check_augment(options)
+    alpha = opts.get("elastic", 0.0)
+    if not alpha:
+        return None  # draws nothing: runs without elastic distortion keep their random stream
+    noise = torch.rand(count * 2, height, width, generator=generator).to(device) * 2 - 1
+    pixels = gaussian_smooth(noise, opts["elastic_sigma"]).view(count, 2, height, width) * alpha
+    per_pixel = torch.tensor([2 / width, 2 / height], device=device).view(1, 2, 1, 1)  # align_corners=False
+    return (pixels * per_pixel).permute(0, 2, 3, 1)
+
+
+def warp(images, theta, background, displacement=None):
+    """Apply per-sample affine matrices to a (B, C, H, W) batch, and per-pixel displacements after them where given
+    (draw_elastic); uncovered pixels get `background`."""
     grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
+    if displacement is not None:
+        grid = grid + displacement.to(images.dtype)
     # grid_sample pads with zeros; shifting by the background value makes the padding the normalised black
     return F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False) + background

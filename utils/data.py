@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from utils.augment import check_augment, draw_affine, is_identity, warp
+from utils.augment import check_augment, draw_affine, draw_elastic, is_identity, warp
 from utils.mnist import load_raw
 
 MNIST_MEAN = 0.1307
@@ -64,7 +64,8 @@ class MnistData:
             index = order[start:start + batch_size]
             images = self.train_images[index]
             if theta is not None:
-                images = warp(images, theta[start:start + batch_size], BACKGROUND)
+                displacement = draw_elastic(len(index), *images.shape[-2:], self.augment, generator, self.device)
+                images = warp(images, theta[start:start + batch_size], BACKGROUND, displacement)
             yield images, self.train_labels[index]
 
 
@@ -130,7 +131,10 @@ def torchvision_transform(augment=None):
 
     steps = []
     opts = check_augment(augment)
-    if any(opts.values()):
+    if opts.get("elastic"):
+        raise ValueError("augment: elastic distortion is applied on the device only (MnistData.train_batches); "
+                         "the torchvision comparison path has rotation, shift and scale")
+    if not is_identity(opts):
         steps.append(transforms.RandomAffine(
             degrees=opts["rotate"], translate=(opts["shift"], opts["shift"]) if opts["shift"] else None,
             scale=(1 - opts["scale"], 1 + opts["scale"]) if opts["scale"] else None, fill=0))

@@ -173,8 +173,12 @@ def ingredient_value(name, config):
     if name == "model":
         return f"`{value}`"
     if name == "augment":
-        shown = {"rotate": "rotation ±{:g}°", "shift": "shift ±{:.0%}", "scale": "scale ±{:.0%}"}
-        return ", ".join(shown[k].format(v) for k, v in value.items() if v) or "none"
+        shown = {"rotate": "rotation ±{:g}°", "shift": "shift ±{:.0%}", "scale": "scale ±{:.0%}",
+                 "elastic": "elastic α {:g} px"}
+        parts = [form.format(value[k]) for k, form in shown.items() if value.get(k)]
+        if value.get("elastic"):
+            parts[-1] += f" (σ {value['elastic_sigma']:g} px)"
+        return ", ".join(parts) or "none"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
