@@ -8,7 +8,7 @@ from utils import ablation
 from utils.config import RunConfig
 from utils.files import read_json, write_json
 from utils.models import build, count_parameters
-from utils.recipes import ABLATIONS, RECIPE_NAME_06, RECIPES
+from utils.recipes import ABLATIONS, NOTEBOOK_NAME_06, RECIPE_NAME_06, RECIPES
 from utils.scale import Resources, SchedulingError
 from utils.store import ablation_path, records_in
 from utils.tables import ablation_table
@@ -47,13 +47,26 @@ def test_stored_records_were_trained_with_the_models_their_variants_build_now():
             assert count_parameters(build(config.model, **config.model_args)) == record["params"], record["variant"]
 
 
-def test_06_ablation_holds_the_notebooks_recipe_over_seeds_0_to_4_under_4000_parameters():
-    runs = [r for r in load_ablation("06_smallest") if r["variant"] == "recipe-06"]
-    assert ablation_of("06_smallest").titles["recipe-06"] == RECIPE_NAME_06
-    assert {r["seed"] for r in runs} >= {0, 1, 2, 3, 4}
-    assert all(r["params"] == 3948 for r in runs)
-    assert (ablation_of("06_smallest").config("recipe-06", 3).experiment()
-            == RunConfig.from_recipe("06_smallest", seed=3).experiment())
+def test_06_ablation_holds_the_notebooks_recipe_over_seeds_0_to_9_and_each_ingredient_left_out():
+    plan, records = ablation_of("06_smallest"), load_ablation("06_smallest")
+
+    def seeds_and_params(variant):
+        runs = [r for r in records if r["variant"] == variant]
+        return {r["seed"] for r in runs}, {r["params"] for r in runs}
+
+    assert plan.titles["recipe-06-11-wide-deskew"] == NOTEBOOK_NAME_06
+    recipe = plan.config("recipe-06-11-wide-deskew", 3).experiment()
+    assert recipe == RunConfig.from_recipe("06_smallest", seed=3).experiment()
+    assert seeds_and_params("recipe-06-11-wide-deskew") == (set(range(10)), {4605})
+    assert plan.titles["recipe-06"] == RECIPE_NAME_06  # the 3,948 recipe the searches start from
+    assert seeds_and_params("recipe-06") == (set(range(10)), {3948})
+    left_out = {"notebook-relu": {"model"}, "notebook-no-clean-epochs": {"clean_epochs"},
+                "notebook-no-average": {"ema_decay", "recalibrate_average"}, "notebook-no-weight-decay": {"weight_decay"},
+                "recipe-06-11-wide": {"model_args"}, "recipe-06-deskew": {"model_args"}}  # no deskewing; 10 wide
+    for variant, ingredient in left_out.items():
+        changed = plan.config(variant, 3).experiment()
+        assert {key for key in recipe if recipe[key] != changed[key]} == ingredient, variant
+        assert seeds_and_params(variant)[0] >= {0, 1, 2, 3, 4}, variant
 
 
 def test_05_ablation_leaves_out_one_ingredient_of_the_notebooks_recipe_at_a_time():
