@@ -5,8 +5,8 @@ import torch
 
 from utils.augment import check_augment, draw_affine, draw_elastic, gaussian_smooth, is_identity, warp
 from utils.data import BACKGROUND, load_mnist, torchvision_datasets, torchvision_transform
-from utils.tables import ingredient_value
 from utils.recipes import RECIPES
+from utils.tables import ingredient_value
 
 
 def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):
