@@ -93,7 +93,10 @@ def test_elastic_options_are_checked_and_complete_only_where_given():
         check_augment({"elastic": -1})
     with pytest.raises(ValueError, match="elastic_sigma must be a number"):
         check_augment({"elastic": 34, "elastic_sigma": 0})
-    assert not is_identity({"elastic": 34}) and is_identity({"elastic": 0, "elastic_sigma": 3})
+    with pytest.raises(ValueError, match="give elastic"):
+        check_augment({"elastic_sigma": 3})
+    assert check_augment({"rotate": 7, "elastic": 0, "elastic_sigma": 3}) == check_augment({"rotate": 7})  # off
+    assert not is_identity({"elastic": 34}) and is_identity({"elastic": 0})
     assert ingredient_value("augment", {"augment": check_augment({"rotate": 7, "elastic": 34, "elastic_sigma": 5})}) \
         == "rotation ±7°, elastic α 34 px (σ 5 px)"
     with pytest.raises(ValueError, match="elastic distortion is applied on the device only"):
@@ -125,13 +128,16 @@ def test_elastic_displacements_are_smooth_about_a_pixel_and_seeded():
     neighbours = float((pixels[:, :, 1:] - pixels[:, :, :-1]).abs().mean())
     assert neighbours < 0.25 * float(pixels.abs().mean())  # smooth: unsmoothed noise would differ as much as it moves
     assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
-    assert draw_elastic(5, 28, 28, {"rotate": 7}, torch.Generator()) is None
+    generator = torch.Generator().manual_seed(0)
+    before = generator.get_state()
+    assert draw_elastic(5, 28, 28, {"rotate": 7}, generator) is None
+    assert torch.equal(generator.get_state(), before)  # off: nothing drawn, the run's random stream untouched
 
 
 def test_elastic_batches_keep_labels_and_leave_runs_without_it_as_they_were(mnist_dir):
-    def batch(augment):
+    def batch(augment):  # the second of two: elastic noise is drawn batch by batch, after the epoch's warps
         data = load_mnist(mnist_dir, train_samples=256, test_samples=10, augment=augment)
-        (images, labels), = list(data.train_batches(256, torch.Generator().manual_seed(1)))
+        _, (images, labels) = list(data.train_batches(128, torch.Generator().manual_seed(1)))
         return images, labels
 
     rotated, labels = batch({"rotate": 7})

@@ -17,8 +17,8 @@ AUGMENT_DEFAULTS = {
 }
 # Elastic distortion: every pixel moved by its own displacement, uniform noise in [-1, 1] per pixel and axis smoothed
 # by a Gaussian of sd `elastic_sigma` pixels, times `elastic` (Simard's alpha, in pixels; 34 with sigma 4 there,
-# moves of about 1.4 pixels sd). In the full dict only where elastic is given, so that older records' configs stay as
-# they were written.
+# moves of about 1.4 pixels sd). In the full dict only where elastic is on, so that the configs of runs without it
+# stay as they were written.
 ELASTIC_DEFAULTS = {"elastic": 0.0, "elastic_sigma": 4.0}
 LIMITS = {"rotate": (0.0, 180.0), "shift": (0.0, 0.5), "scale": (0.0, 0.5), "elastic": (0.0, 100.0),
           "elastic_sigma": (0.5, 10.0)}
@@ -34,6 +34,10 @@ def check_augment(options):
         low, high = LIMITS[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             raise ValueError(f"augment: {key} must be a number in [{low:g}, {high:g}], got {value!r}")
+    if "elastic_sigma" in options and "elastic" not in options:
+        raise ValueError("augment: elastic_sigma shapes elastic distortion; give elastic (its strength) with it")
+    if not options.get("elastic"):  # off: no trace of it, so that the run is the same experiment as one without
+        options = {k: v for k, v in options.items() if k not in ELASTIC_DEFAULTS}
     full = {**AUGMENT_DEFAULTS, **({**ELASTIC_DEFAULTS} if "elastic" in options else {})}
     return {**full, **{k: float(v) for k, v in options.items()}}
 

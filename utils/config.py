@@ -75,7 +75,7 @@ class RunConfig:
     gamma: float = 0.1  # StepLR: decay factor
     pct_start: float = 0.2  # OneCycleLR: share of the steps spent warming up
     label_smoothing: float = 0.0
-    augment: dict = field(default_factory=dict)  # see utils.augment.AUGMENT_DEFAULTS
+    augment: dict = field(default_factory=dict)  # see utils.augment (AUGMENT_DEFAULTS, ELASTIC_DEFAULTS)
     clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
     ema_decay: float = 0.0  # > 0: evaluate (and keep) an exponential moving average of the weights, per step
     recalibrate_average: bool = False  # with ema_decay: recompute the average's BatchNorm statistics before each test
