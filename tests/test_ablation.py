@@ -67,7 +67,8 @@ def test_06_ablation_holds_the_notebooks_recipe_over_seeds_0_to_9_and_each_ingre
         changed = plan.config(variant, 3).experiment()
         assert {key for key in recipe if recipe[key] != changed[key]} == ingredient, variant
         assert seeds_and_params(variant)[0] >= {0, 1, 2}, variant
-    assert recipe["model_args"] == {"blocks": ((4, 8), (11, 11, 11, 11)), "deskew": True}
+    assert plan.config("recipe-06-11-wide-deskew", 3).model_args == {"blocks": ((4, 8), (11, 11, 11, 11)),
+                                                                     "deskew": True}
     assert plan.config("recipe-06-11-wide", 3).model_args == {"blocks": ((4, 8), (11, 11, 11, 11))}
     assert plan.config("recipe-06-deskew", 3).model_args == {"deskew": True}
 
