@@ -9,7 +9,8 @@ DATA_DIR = ROOT / "data"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains a model for its full schedule (minutes)")
+    config.addinivalue_line("markers", "slow: executes notebooks, starts Ray, or trains on all of MNIST (seconds to "
+                                       "minutes each); python -m pytest -m 'not slow' is the fast lane")
 
 
 @pytest.fixture(scope="session")

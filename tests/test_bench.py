@@ -8,6 +8,7 @@ from utils import bench, speedrun
 from utils.recipes import RECIPE_07
 
 
+@pytest.mark.slow
 def test_bench_alternates_both_paths_and_ends_with_the_ratio(mnist_dir, capsys):
     bench.main(["--steps", "3", "--repeats", "1", "--workers", "0", "--data-dir", str(mnist_dir)])
     lines = capsys.readouterr().out.strip().splitlines()

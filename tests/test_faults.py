@@ -218,6 +218,7 @@ FETCH_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["empty", "corrupt"])
 def test_concurrent_fetches_into_one_folder_all_succeed(mnist_dir, tmp_path, start):
     if start == "corrupt":
@@ -358,6 +359,7 @@ def alive(pid):
     return Path(f"/proc/{pid}/stat").is_file() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupt_a_full_run_mid_training_changes_nothing_committed(mnist_dir, sig):
     before = tracked_state()
@@ -382,6 +384,7 @@ def test_interrupt_a_full_run_mid_training_changes_nothing_committed(mnist_dir, 
     assert rerun.returncode == 0 and "1 of 1 runs succeeded" in output
 
 
+@pytest.mark.slow
 def test_concurrent_runners_each_finish_in_a_folder_of_their_own(mnist_dir):
     """Two runners at once, one given the data folder relative to the repository root as a user would."""
     before = tracked_state()

@@ -60,6 +60,7 @@ def test_a_run_shorter_than_the_recipes_clean_epochs_trains(stem, small_mnist):
     assert len(history.test_acc) == 2
 
 
+@pytest.mark.slow
 def test_run_all_as_jupyter_would_with_a_users_values_writes_nothing_tracked(mnist_dir):
     """Every notebook, its parameters cell edited (smoke, 2 epochs), executed top to bottom as Jupyter's Run All."""
     before = git_status()
@@ -150,6 +151,7 @@ def test_the_setup_cell_clones_installs_and_imports_on_colab(tmp_path):
     assert where["cwd"] == str(clone / "notebooks") and where["utils"] == str(clone / "utils" / "config.py")
 
 
+@pytest.mark.slow
 def test_resume_after_a_stop_gives_the_numbers_of_an_uninterrupted_run(mnist_dir, tmp_path):
     """05 in smoke mode (3 epochs): once straight through; once stopped after epoch 2, as a lost Colab session would
     leave it, then the notebook run again with the same checkpoint folder."""

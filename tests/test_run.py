@@ -1,6 +1,8 @@
 """One unit of work: a seeds sweep, an ablation and a bench measurement all train through utils.run.train."""
 import dataclasses
 
+import pytest
+
 from utils import ablation, bench, run, series
 from utils.recipes import RECIPES
 from utils.store import records_in
@@ -8,6 +10,7 @@ from utils.store import records_in
 SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)
 
 
+@pytest.mark.slow
 def test_a_seeds_sweep_an_ablation_and_a_bench_measurement_call_the_one_train(mnist_dir, small_mnist, tmp_path,
                                                                               monkeypatch):
     calls = []

@@ -27,6 +27,7 @@ NUMBERS = ("variant", "seed", "params", "train_loss", "train_acc", "test_loss", 
            "cpu_capability")
 
 
+@pytest.mark.slow
 def test_runs_on_ray_give_exactly_the_numbers_of_the_same_runs_made_here(mnist_dir):
     jobs = [smoke_run(seed, mnist_dir) for seed in (0, 1)]
     with Pool(Resources(cpus_per_run=1), runs=len(jobs)) as pool:
@@ -44,6 +45,7 @@ def test_runs_on_ray_give_exactly_the_numbers_of_the_same_runs_made_here(mnist_d
     assert on_ray[0].result["test_acc"] != on_ray[1].result["test_acc"]  # two different runs, not one twice
 
 
+@pytest.mark.slow
 def test_a_two_node_cluster_runs_them_on_both_nodes(mnist_dir):
     from ray.cluster_utils import Cluster
 
@@ -76,6 +78,7 @@ def dispatch(job):
     return {"killed once": killed_once, "fails": fails}.get(job.variant, run_job)(job)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_a_failing_run_stops_no_other(mnist_dir, tmp_path):
     killed = smoke_run(0, mnist_dir, "killed once")
     killed.config["marker"] = str(tmp_path / "first attempt")
@@ -88,6 +91,7 @@ def test_a_killed_worker_is_retried_and_a_failing_run_stops_no_other(mnist_dir, 
     assert not finished["base"].error and finished["base"].result["seed"] == 2
 
 
+@pytest.mark.slow
 def test_bad_resources_are_refused_before_anything_runs():
     for bad in (Resources(cpus_per_run=0), Resources(cpus_per_run=1.5), Resources(gpus_per_run=2)):
         with pytest.raises(SchedulingError, match="--(cpus|gpus)-per-run"):
@@ -99,6 +103,7 @@ def test_bad_resources_are_refused_before_anything_runs():
     assert series.main(["run", "01", "02", "--smoke", "--gpus-per-run", "3"]) == 2
 
 
+@pytest.mark.slow
 def test_an_interrupted_ablation_keeps_what_finished_and_its_rerun_skips_it(mnist_dir, tmp_path, monkeypatch):
     stem = "05_garam_masala"
     variants = {"base": ("base", {}), "lr-0.05": ("one-cycle peak LR 0.05", {"lr": 0.05})}

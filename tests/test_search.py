@@ -76,6 +76,7 @@ def test_a_validation_run_never_opens_the_test_files(mnist_dir, tmp_path):
         load_mnist(tmp_path, fetch=False)
 
 
+@pytest.mark.slow
 def test_a_search_on_a_small_grid_keeps_the_record_of_a_trial_stopped_early(mnist_dir, small_search, tmp_path):
     path = tmp_path / "search.json"
     data_dir = training_files_only(mnist_dir, tmp_path / "data")  # the trials need no test file either
@@ -93,6 +94,7 @@ def test_a_search_on_a_small_grid_keeps_the_record_of_a_trial_stopped_early(mnis
     assert search_cost(stored)["epochs"] == 6 * 3 - len(stopped)
 
 
+@pytest.mark.slow
 def test_a_search_runs_its_trials_on_a_two_node_cluster(mnist_dir, small_search, tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
@@ -108,6 +110,7 @@ def test_a_search_runs_its_trials_on_a_two_node_cluster(mnist_dir, small_search,
     assert not errors and sorted(r["seed"] for r in kept) == [0, 1] and all(finished(r) for r in kept)
 
 
+@pytest.mark.slow
 def test_replayed_schedulers_stop_the_lagging_trials_and_none_stops_nothing(mnist_dir, small_search, tmp_path):
     plan = search.search_plan(small_search)
     template = train(plan.config("peak-0.1", 0, mnist_dir), "search", small_search, "peak-0.1").record

@@ -94,6 +94,7 @@ def test_parse_value_and_refusals():
         series.run(["05"], seeds=[0, 1], overrides={"seed": 3})
 
 
+@pytest.mark.slow
 def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothing(mnist_dir):
     """... and each notebook's steps, cell by cell, give the numbers of utils.run.train with the same config."""
     committed = {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")}  # notebooks/ and results/
@@ -126,6 +127,7 @@ def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothin
     assert {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")} == committed
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_how_many_runs_succeeded(mnist_dir, capsys):
     assert series.main(["run", "01", "--smoke"]) == 0
     assert "1 of 1 runs succeeded" in capsys.readouterr().out

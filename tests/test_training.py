@@ -8,6 +8,7 @@ from utils.engine import build_model, fit
 from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
 
 
+@pytest.mark.slow
 def test_seed_model_passes_97_percent_after_one_epoch(mnist_dir):
     config = RunConfig(model="dropout", epochs=1, batch_size=128, lr=0.015, seed=1, device="cpu",
                        data_dir=str(mnist_dir))

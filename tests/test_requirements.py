@@ -1,0 +1,115 @@
+"""requirements.txt declares every third-party module that utils/, the notebooks and the tests import.
+
+CI's machine keeps whatever was installed on it by hand, so a module that only comes along with another package (or
+an extra left out, as `ray` for `ray[tune]`) passes there and fails on a fresh machine. Each imported module is
+traced to the distribution that provides it (importlib.metadata), and that distribution must have a line of its own.
+"""
+import ast
+import json
+import re
+import sys
+from importlib import metadata
+
+from utils.project import NOTEBOOKS_DIR, ROOT
+
+REQUIREMENTS = ROOT / "requirements.txt"
+SOURCES = ("utils", "tests")
+# a module that works only with an extra of its distribution: module prefix -> (distribution, extra)
+EXTRAS_NEEDED = {"ray.tune": ("ray", "tune")}
+
+
+def normalized(name):
+    """A distribution's name as pip compares it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(text):
+    """{distribution: its extras} of each requirement line ('name[extra,...] specifier  # comment')."""
+    result = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?", line)
+        if match:
+            extras = {normalized(e) for e in (match.group(2) or "").split(",") if e.strip()}
+            result.setdefault(normalized(match.group(1)), set()).update(extras)
+    return result
+
+
+def imports_in(source):
+    """The absolute module names a piece of Python source imports."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def notebook_code(path):
+    """A notebook's code cells as one Python source, IPython's magics and shell lines left out."""
+    cells = json.loads(path.read_text())["cells"]
+    lines = [line for cell in cells if cell["cell_type"] == "code"
+             for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines)
+
+
+def imported_modules():
+    """{module: the files that import it} over utils/, tests/ and the notebooks, the project's own modules left out."""
+    found = {}
+    sources = [(p, p.read_text()) for folder in SOURCES for p in sorted((ROOT / folder).rglob("*.py"))]
+    sources += [(p, notebook_code(p)) for p in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))]
+    local = {"utils", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    for path, source in sources:
+        for name in imports_in(source):
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in local:
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def missing(requirements_text, modules):
+    """What a fresh environment made from `requirements_text` would lack for `modules`, one line per module."""
+    wanted, owners, problems = declared(requirements_text), metadata.packages_distributions(), []
+    for name, files in sorted(modules.items()):
+        where = ", ".join(sorted(files))
+        dists = {normalized(d) for d in owners.get(name.split(".")[0], [])}
+        if not dists:
+            problems.append(f"{name} ({where}): no installed distribution provides it")
+        elif not dists & set(wanted):
+            problems.append(f"{name} ({where}) comes from {', '.join(sorted(dists))}, which requirements.txt "
+                            f"does not declare")
+        for prefix, (dist, extra) in EXTRAS_NEEDED.items():
+            if (name == prefix or name.startswith(prefix + ".")) and extra not in wanted.get(dist, set()):
+                problems.append(f"{name} ({where}) needs {dist}[{extra}], which requirements.txt does not declare")
+    return problems
+
+
+def test_every_imported_third_party_module_is_declared():
+    modules = imported_modules()
+    assert {"torch", "ray.tune.schedulers", "papermill", "IPython.display"} <= set(modules)  # the scan sees them
+    assert missing(REQUIREMENTS.read_text(), modules) == []
+
+
+def test_ray_written_without_its_tune_extra_is_caught():
+    text = REQUIREMENTS.read_text()
+    assert re.search(r"^ray\[tune\]", text, re.M)
+    problems = missing(re.sub(r"^ray\[tune\]", "ray", text, flags=re.M), imported_modules())
+    assert problems and all("needs ray[tune]" in p for p in problems)
+
+
+def test_a_distribution_missing_from_the_file_is_caught():
+    text = "\n".join(line for line in REQUIREMENTS.read_text().splitlines() if not line.startswith("papermill"))
+    problems = missing(text, imported_modules())
+    assert problems and all(p.startswith("papermill") and "comes from papermill" in p for p in problems)
+
+
+def test_declared_extras_are_installed_with_what_they_bring():
+    """Each extra's own requirements are in this environment: `ray[tune]` brought pandas and pyarrow."""
+    for dist, extras in declared(REQUIREMENTS.read_text()).items():
+        for extra in extras:
+            needs = [r for r in metadata.requires(dist) or [] if re.search(rf"extra\s*==\s*['\"]{extra}['\"]", r)]
+            assert needs, f"{dist} has no extra {extra!r}"
+            for requirement in needs:
+                name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
+                metadata.version(name)  # PackageNotFoundError names what the environment lacks
