@@ -1,12 +1,8 @@
-import math
-
-import pytest
+"""MNIST as tensors on the device (utils.data): the fast path against torchvision's, seeded batches, augmented
+batches that keep their labels."""
 import torch
 
-from utils.augment import check_augment, draw_affine, draw_elastic, gaussian_smooth, is_identity, warp
-from utils.data import BACKGROUND, load_mnist, torchvision_datasets, torchvision_transform
-from utils.recipes import RECIPES
-from utils.tables import ingredient_value
+from utils.data import load_mnist, torchvision_datasets
 
 
 def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):
@@ -40,31 +36,6 @@ def test_an_epoch_visits_every_sample_once_in_a_seeded_order(small_mnist):
     assert not torch.equal(labels, epoch(4)[0])
 
 
-def test_augment_options_are_checked():
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['flip'\]"):
-        check_augment({"rotate": 5, "flip": True})
-    with pytest.raises(ValueError, match="rotate must be a number"):
-        check_augment({"rotate": -1})
-    with pytest.raises(ValueError, match="shift must be a number"):
-        check_augment({"shift": "big"})
-    assert check_augment({"rotate": 7}) == {"rotate": 7.0, "shift": 0.0, "scale": 0.0}
-    assert is_identity({}) and not is_identity({"scale": 0.1})
-
-
-def test_identity_warp_returns_the_batch(small_mnist):
-    images = small_mnist.train_images[:8]
-    theta = draw_affine(8, {}, torch.Generator().manual_seed(0))
-    assert torch.allclose(warp(images, theta, BACKGROUND), images, atol=1e-5)
-
-
-def test_shift_fills_uncovered_pixels_with_black():
-    images = torch.full((1, 1, 28, 28), 2.0)
-    theta = torch.tensor([[[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]])  # sample half an image to the right
-    out = warp(images, theta, BACKGROUND)
-    assert torch.allclose(out[..., :, -3:], torch.tensor(BACKGROUND), atol=1e-5)  # uncovered: normalised black
-    assert torch.allclose(out[..., :, :10], torch.tensor(2.0), atol=1e-5)
-
-
 def test_augmented_batches_differ_but_keep_labels_and_are_seeded(mnist_dir):
     data = load_mnist(mnist_dir, train_samples=256, test_samples=10, augment={"rotate": 10, "shift": 0.1})
     plain = load_mnist(mnist_dir, train_samples=256, test_samples=10)
@@ -74,64 +45,6 @@ def test_augmented_batches_differ_but_keep_labels_and_are_seeded(mnist_dir):
     assert torch.equal(la, lb) and torch.equal(a, c)
     assert not torch.allclose(a, b, atol=1e-3)
     assert a.shape == b.shape
-
-
-def test_the_rotation_is_the_recipes_plus_or_minus_7_degrees_and_no_more():
-    """05-07's text says ±7°: the recipe says so, and the warps drawn for it turn digits by up to 7°, not 14°."""
-    for stem in ("05_garam_masala", "06_smallest", "07_speedrun"):
-        assert RECIPES[stem]["augment"] == {"rotate": 7.0}, stem
-    theta = draw_affine(20000, {"rotate": 7.0}, torch.Generator().manual_seed(0))
-    degrees = torch.atan2(theta[:, 1, 0], theta[:, 0, 0]) * 180 / math.pi
-    assert 6.9 < float(degrees.abs().max()) <= 7.0 + 1e-4
-    assert abs(float(degrees.mean())) < 0.2  # both ways alike
-
-
-def test_elastic_options_are_checked_and_complete_only_where_given():
-    assert check_augment({"rotate": 7, "elastic": 34}) == {"rotate": 7.0, "shift": 0.0, "scale": 0.0,
-                                                           "elastic": 34.0, "elastic_sigma": 4.0}
-    with pytest.raises(ValueError, match=r"elastic must be a number in \[0, 100\]"):
-        check_augment({"elastic": -1})
-    with pytest.raises(ValueError, match="elastic_sigma must be a number"):
-        check_augment({"elastic": 34, "elastic_sigma": 0})
-    with pytest.raises(ValueError, match="give elastic"):
-        check_augment({"elastic_sigma": 3})
-    assert check_augment({"rotate": 7, "elastic": 0, "elastic_sigma": 3}) == check_augment({"rotate": 7})  # off
-    assert not is_identity({"elastic": 34}) and is_identity({"elastic": 0})
-    assert ingredient_value("augment", {"augment": check_augment({"rotate": 7, "elastic": 34, "elastic_sigma": 5})}) \
-        == "rotation ±7°, elastic α 34 px (σ 5 px)"
-    with pytest.raises(ValueError, match="elastic distortion is applied on the device only"):
-        torchvision_transform({"elastic": 34})
-
-
-def test_gaussian_smoothing_is_a_normalised_separable_kernel_with_zeros_outside():
-    sigma, radius = 2.0, 8  # cut at 4 sd
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
-    kernel /= kernel.sum()
-    impulse = torch.zeros(1, 28, 28, dtype=torch.float64)
-    impulse[0, 14, 14] = 1.0
-    assert torch.allclose(gaussian_smooth(impulse, sigma)[0, 6:23, 6:23], torch.outer(kernel, kernel))
-    corner = torch.zeros(1, 28, 28, dtype=torch.float64)
-    corner[0, 0, 0] = 1.0
-    smoothed = gaussian_smooth(corner, sigma)
-    assert torch.isclose(smoothed[0, 0, 0], kernel[radius] ** 2)  # what falls outside the image is lost
-    assert torch.isclose(smoothed.sum(), kernel[radius:].sum() ** 2)
-
-
-def test_elastic_displacements_are_smooth_about_a_pixel_and_seeded():
-    def draw(seed, **options):
-        return draw_elastic(500, 28, 28, {"elastic": 34, **options}, torch.Generator().manual_seed(seed))
-
-    pixels = draw(0) * 14  # grid units to pixels (2 / 28 per pixel)
-    assert pixels.shape == (500, 28, 28, 2)
-    assert 1.0 < float(pixels[:, 8:20, 8:20].std()) < 1.8  # Simard's alpha 34, sigma 4: moves of about 1.4 px
-    neighbours = float((pixels[:, :, 1:] - pixels[:, :, :-1]).abs().mean())
-    assert neighbours < 0.25 * float(pixels.abs().mean())  # smooth: unsmoothed noise would differ as much as it moves
-    assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
-    generator = torch.Generator().manual_seed(0)
-    before = generator.get_state()
-    assert draw_elastic(5, 28, 28, {"rotate": 7}, generator) is None
-    assert torch.equal(generator.get_state(), before)  # off: nothing drawn, the run's random stream untouched
 
 
 def test_elastic_batches_keep_labels_and_leave_runs_without_it_as_they_were(mnist_dir):

@@ -2,8 +2,10 @@ import pytest
 import torch
 import torch.nn as nn
 
+from utils.config import RunConfig
+from utils.engine import build_model
 from utils.inspect import main, receptive_field
-from utils.models import MODELS, Classifier, build, conv_block
+from utils.models import MODELS, Classifier, build, conv_block, count_parameters
 
 # The seed model's receptive-field table as published with it (kernel, padding, stride, in, out, RF).
 SEED_RF = [(3, 0, 1, 28, 26, 3), (3, 0, 1, 26, 24, 5), (3, 0, 1, 24, 22, 7), (2, 0, 2, 22, 11, 8),
@@ -99,6 +101,16 @@ def test_cli_prints_count_summary_and_rf(capsys):
     assert "parameters: 14,010" in out and "Total params: 14,010" in out
     rf_column = [int(line.split()[-1]) for line in out.split("receptive field:")[1].strip().splitlines()[2:]]
     assert rf_column == [3, 5, 7, 8, 8, 12, 16, 20, 24, 28]
+
+
+@pytest.mark.parametrize("name", ["06", "06_smallest"])
+def test_cli_given_a_notebook_prints_the_net_its_recipe_builds(name, capsys):
+    main([name])
+    out = capsys.readouterr().out
+    expected = count_parameters(build_model(RunConfig.from_recipe("06_smallest", device="cpu")))
+    assert expected == 4605 and f"parameters: {expected:,}" in out and "notebook 06_smallest's net" in out
+    main(["smallest_silu"])  # the model's own defaults: another net, said so
+    assert "with its default build arguments" in capsys.readouterr().out
 
 
 def test_cli_lists_known_models_for_an_unknown_name(capsys):

@@ -15,7 +15,7 @@ from utils.models import build, count_parameters
 from utils.ranking import finished, rank_agreement, ranking, search_cost
 from utils.recipes import RECIPE_05
 from utils.run import train
-from utils.project import ROOT
+from utils.project import RESULTS_README
 from utils.scale import Resources
 from utils.store import add_trial_record
 from utils.tuning import make_scheduler
@@ -187,4 +187,4 @@ def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean()
 
 
 def test_the_committed_readmes_search_section_is_what_the_stored_searches_give_now():
-    assert search.search_section() in (ROOT / "README.md").read_text()
+    assert search.search_section() in RESULTS_README.read_text()

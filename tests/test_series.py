@@ -12,7 +12,8 @@ from utils.data import SMOKE_TEST_SAMPLES, load_mnist
 from utils.engine import evaluate
 from utils.execute import execute
 from utils.experiment import experiment_of
-from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, REPO_URL, ROOT, RUNS_DIR, notebook_stems
+from utils.project import (GITHUB_REPO, NOTEBOOKS_DIR, README, REPO_URL, RESULTS_README, ROOT, RUNS_DIR,
+                           notebook_stems)
 from utils.readme import refresh_readme
 from utils.recipes import RECIPES
 from utils.report import load_run_model
@@ -162,16 +163,18 @@ def test_readme_tables_come_from_the_results(tmp_path):
     ablation = {**record, "variant": "base", "command": "python -m utils.ablation 05 --seeds 0",
                 "code": {"commit": "abcdef0123", "dirty": True, "utils_sha256": "feed"}}
     (results / "05_ablation.json").write_text(json.dumps([ablation]))  # not a notebook's result: not read as one
-    readme = tmp_path / "README.md"
-    readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- seeds:begin -->\n"
-                      "<!-- seeds:end -->\n<!-- provenance:begin -->\n<!-- provenance:end -->\n<!-- colab:begin -->\n"
-                      "<!-- colab:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\nbottom\n")
-    refresh_readme(readme, results, tmp_path)
-    text = readme.read_text()
-    assert "old" not in text and text.startswith("top\n") and text.endswith("bottom\n")
+    readme, results_readme = tmp_path / "README.md", results / "README.md"
+    readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- colab:begin -->\n"
+                      "<!-- colab:end -->\nbottom\n")
+    results_readme.write_text("top\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\n<!-- provenance:begin -->\n"
+                              "<!-- provenance:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\nbottom\n")
+    refresh_readme(readme, results_readme, results, tmp_path)
+    guide, text = readme.read_text(), results_readme.read_text()
+    for written in (guide, text):
+        assert "old" not in written and written.startswith("top\n") and written.endswith("bottom\n")
     assert "_No speedrun measurement yet: `python -m utils.bench --speedrun`._" in text  # no bench file here
-    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu ? ×2 | unknown |" in text
-    assert text.count("| 7,536 |") == 1  # the ablation's record is not a published run
+    assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu ? ×2 | unknown |" in guide
+    assert guide.count("| 7,536 |") == 1  # the ablation's record is not a published run
     assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu ? ×2, code unknown: 2 of 2 "
             "seeds reach the target (≥ 99.4 % in each of the last 3 epochs); min of the last 3: mean 99.41 ± 0.00 % "
             "(sd), lowest 99.41 %; first epoch ≥ 99.4 %: median 13.") in text
@@ -180,12 +183,13 @@ def test_readme_tables_come_from_the_results(tmp_path):
     assert text.index("**05_garam_masala**") < text.index("**05_garam_masala (first recipe)**")
     assert "| `results/05_garam_masala.json` | 1 | `unknown` | unknown | cpu ? ×2 |" in text
     assert "| `results/05_ablation.json` | 1 | `python -m utils.ablation 05 --seeds 0` | abcdef0+ | cpu ? ×2 |" in text
-    assert "colab.research.google.com/github/" in text
-    assert f"[![CI](https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml/badge.svg)]" in text
+    assert "colab.research.google.com/github/" in guide
+    assert f"[![CI](https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml/badge.svg)]" in guide
     assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"
-    readme.write_text("no markers")
-    with pytest.raises(ValueError, match="markers"):
-        refresh_readme(readme, results, tmp_path)
+    results_readme.write_text("top\n<!-- seeds:begin -->\n<!-- seeds:end -->\n")  # no provenance markers
+    with pytest.raises(ValueError, match=r"README\.md has no <!-- provenance:begin -->"):
+        refresh_readme(readme, results_readme, results, tmp_path)
+    assert readme.read_text() == guide  # nothing written when a file lacks its markers
 
 
 def test_seeds_tables_give_the_time_once_runs_are_timed():
@@ -210,7 +214,15 @@ def test_seeds_tables_give_the_time_once_runs_are_timed():
 
 
 def test_the_committed_readmes_generated_sections_are_what_the_store_gives_now(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "README.md").read_text())
-    refresh_readme(readme, ROOT / "results", tmp_path)
-    assert readme.read_text() == (ROOT / "README.md").read_text()
+    """Both files, every section the store gives; results/README.md is also linked from the guide."""
+    readme, results_readme = tmp_path / "README.md", tmp_path / "results.md"
+    readme.write_text(README.read_text())
+    results_readme.write_text(RESULTS_README.read_text())
+    refresh_readme(readme, results_readme, ROOT / "results", tmp_path)
+    assert readme.read_text() == README.read_text()
+    assert results_readme.read_text() == RESULTS_README.read_text()
+    assert "(results/README.md)" in README.read_text()
+
+
+def test_the_readme_is_a_guide_of_at_most_300_lines():
+    assert len(README.read_text().splitlines()) <= 300

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from utils.cli import RequestError, parse_seeds, resolve
-from utils.experiment import same_experiment
+from utils.metrics import min_last
 from utils.mnist import ensure_mnist
 from utils.project import ROOT
 from utils.provenance import announced, command_line
@@ -22,16 +22,9 @@ from utils.recipes import ABLATIONS
 from utils.run import Job, run_job
 from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
 from utils.publish import refresh_published
-from utils.store import ablation_path, add_records, records_in
+from utils.store import ablation_path, add_records, records_in, same_run
 from utils.tables import ablation_table
 from utils.variants import ablation
-
-
-def same_run(one, other):
-    """Two records of one run: variant, seed and experiment (a later run on another device replaces it, as the
-    table and the skipping count one record per variant and seed)."""
-    return ((one["variant"], one["seed"]) == (other["variant"], other["seed"])
-            and same_experiment(one["config"], other["config"]))
 
 
 def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print,
@@ -63,7 +56,7 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
         records = add_records(path, [record], same_run)  # the file as it is now: others may have added to it
         if path == ablation_path(stem):
             refresh_published()
-        log(f"{record['variant']} seed {record['seed']}: min of last 3 {min(record['test_acc'][-3:]):.2f} %, "
+        log(f"{record['variant']} seed {record['seed']}: min of last 3 {min_last(record['test_acc']):.2f} %, "
             f"{record['fit_seconds']:.0f} s ({record['threads']} threads, {finished.node})")
 
     ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch

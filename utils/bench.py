@@ -34,6 +34,7 @@ import time
 
 import torch
 
+from utils import run
 from utils.cli import RequestError, parse_seeds
 from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
@@ -43,7 +44,7 @@ from utils.project import ROOT
 from utils.provenance import announced, command_line
 from utils.publish import refresh_published
 from utils.recipes import FIRST_RECIPE_05, RECIPES
-from utils.run import Job, run_job, train
+from utils.run import Job, run_job
 from utils.scale import SchedulingError, add_arguments, resources_from
 from utils.speedrun import MIN_PAIRS, PAIR, measure, ratio
 from utils.store import replace_bench
@@ -160,7 +161,7 @@ def recipe_cost(data, repeats):
     for _ in range(repeats):
         for name, recipe in recipes.items():
             config = RunConfig(**recipe, device=str(data.device))
-            history = train(config, "bench", data=data, stop_after_epoch=1).history
+            history = run.train(config, "bench", data=data, stop_after_epoch=1).history
             seconds[name].append(history.epoch_seconds[0])
             print(f"{name:<20} epoch {history.epoch_seconds[0]:6.2f} s", flush=True)
     medians = {name: statistics.median(times) for name, times in seconds.items()}

@@ -2,15 +2,15 @@
 
 A candidate is an id, the title a table shows (free to reword), and the RunConfig changes to its search's base;
 records keep the id. Every candidate trains over seeds on the validation split and is ranked there; the winner is
-judged on the test set once. The comments say why each search tried what it tried; its table and what it found
-are in the README (Searching without the test set). Standard library only, as utils.recipes.
+judged on the test set once. The comments say what each set of candidates tests and why; what each search found is
+in results/README.md (Searching without the test set). Standard library only, as utils.recipes.
 """
 from utils.recipes import (CUT_BLOCKS, DESKEW, FIRST_RECIPE_07, FIRST_VARIANTS_07, POOL_FIRST, RECIPE_3948_06,
                            RECIPE_NAME_06, STRIDE, STRIDE_192, STRIDE_192_LR_02, WIDE_11_BLOCKS, layout)
 
-# The speedrun's second search: 05's model made cheaper per image without a parameter less (utils.models.garam_masala:
-# the second conv strides by 2, or the max-pool comes right after the first conv), at 07's first recipe's batch 256
-# and at batch 128, in 8 epochs and in 9 (the time the cheaper model saves, spent on one more epoch)
+# 05's model made cheaper per image without a parameter less (utils.models.garam_masala: the second conv strides by
+# 2, or the max-pool comes right after the first conv), at batch 256 and 128, in 8 epochs and in 9 (the time the
+# cheaper model saves, spent on one more epoch)
 CHEAPER_MODELS_07 = {
     "stride": ("the second conv strides by 2 instead of a max-pool after it", STRIDE),
     "pool-first": ("the max-pool right after the first conv", POOL_FIRST),
@@ -21,8 +21,8 @@ CHEAPER_MODELS_07 = {
                              {**POOL_FIRST, "batch_size": 128, "lr": 0.1}),
 }
 
-# The third search: the strided model at batch 192 (fewer steps per epoch than 128, each with its fixed cost), and
-# with one more change that costs no time
+# The strided model at batch 192 (fewer steps per epoch than 128, each with its fixed cost), alone and with one more
+# change that costs no time
 BATCH_192_07 = {
     "stride-batch-192": ("the second conv strides by 2, batch 192 (LR 0.15)", STRIDE_192),
     "stride-batch-192-9-epochs": ("strided, batch 192 (LR 0.15), 9 epochs", {**STRIDE_192, "epochs": 9}),
@@ -35,9 +35,8 @@ BATCH_192_07 = {
                                  {**STRIDE_192, "clean_epochs": 3}),
 }
 
-# The fourth search, after the third's choice (utils.recipes.RECIPE_07) held on too few seeds on the test set, its
-# epochs 6 of 8 lowest: the same with one more epoch, two more, or a longer weight average (decay 0.999: about 3
-# epochs of 313 steps), which smooths the weights most where the LR is still high
+# The strided model at batch 192 and peak LR 0.2 with one or two more epochs, or a longer weight average (decay
+# 0.999: about 3 epochs of 313 steps), which smooths the weights most where the LR is still high
 LONGER_07 = {
     "stride-batch-192-lr-0.2-9-epochs": ("strided, batch 192, peak LR 0.2, 9 epochs",
                                          {**STRIDE_192_LR_02, "epochs": 9}),
@@ -49,10 +48,9 @@ LONGER_07 = {
                                                        {**STRIDE_192_LR_02, "epochs": 9, "ema_decay": 0.999}),
 }
 
-# The fifth search, after the fourth found more epochs the only lever that moved the score: a training step of the
-# strided model spends most of its time in its two full-resolution layers (26x26x8), so the space-to-depth front
-# (utils.models.garam_masala; 216 parameters more) drops them and halves the time of an epoch, which pays for more
-# epochs
+# More epochs at a lower cost each: a training step of the strided model spends most of its time in its two
+# full-resolution layers (26x26x8); the space-to-depth front (utils.models.garam_masala; 216 parameters more) has none,
+# and the time it saves per epoch pays for more epochs
 SPACE_TO_DEPTH_192_LR_02 = {"model_args": {"downsample": "space-to-depth"}, "batch_size": 192, "lr": 0.2}
 SPACE_TO_DEPTH_07 = {
     f"space-to-depth-{epochs}-epochs": (f"space-to-depth, batch 192, peak LR 0.2, {epochs} epochs",
@@ -62,10 +60,8 @@ SPACE_TO_DEPTH_07["space-to-depth-batch-128-12-epochs"] = ("space-to-depth, batc
                                                             "epochs": 12})
 
 
-# The sixth search, after the fifth (stopped after seeds 0-1: every space-to-depth candidate 0.1-0.3 points below
-# the strided model in 8 epochs, even with 15): the strided model with a schedule whose last epochs train at one low
-# LR, so that the last 3, which the target counts, are all nearly converged, instead of the one cycle still
-# annealing in epoch 6 of 8
+# The strided model with a schedule whose last epochs train at one low LR, so that the last 3, which the target
+# counts, are all nearly converged, where the one cycle is still annealing in epoch 6 of 8
 def strided_192_step_schedule(lr, step_size, epochs):
     """The strided model at batch 192 under torch's StepLR: `lr` from the first step, a tenth of it from epoch
     step_size + 1 on."""
@@ -83,10 +79,10 @@ STEP_LR_07 = {
                                                 strided_192_step_schedule(0.1, 6, 9)),
 }
 
-# 06's first search (issue: under 3,600 parameters on every seed). Notebook 06's net fits its training images no
-# better than its test images (the last epochs: 99.4 % on both), so it is short of capacity, not of regularisation:
-# wider convs after the pool, one conv's weights applied at several depths (utils.models.smallest, shared=True),
-# against notebook 06's recipe of then (3,948 parameters) itself, which sets the validation split's scale
+# 06's searches look for a net under 3,600 parameters that holds on every seed. Its nets fit their training images
+# no better than their test images, so they are short of capacity, not of regularisation. First: wider convs after
+# the pool with one conv's weights applied at several depths (utils.models.smallest, shared=True), against 06's 3,948
+# recipe itself, which sets the validation split's scale
 SEARCH_06 = {
     "recipe-06": (RECIPE_NAME_06, {}),
     "shared-14": ("4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
@@ -97,11 +93,10 @@ SEARCH_06 = {
                          layout(((4, 8), (12, 12, 12, 12, 12)), shared=True)),
 }
 
-# 06's second search, after the first's winner fell to 99.36 % on the test set, as low as the unshared cut to 3,580
-# parameters (4-8 | 10-10-9-8): that cut, with the ideas the issue named that cost no parameter. Two give the same
-# weights more positions to work on (the net underfits): the max-pool one conv later, or padding 1 (14x14 maps after
-# the pool instead of 10 down to 4); label smoothing was tried only on the ReLU base. A faster front (a stride-2 conv
-# instead of the max-pool) was left out: it takes work from a net short of it.
+# The layout cut to 3,580 parameters (4-8 | 10-10-9-8), alone and with changes that cost no parameter. Two give the
+# same weights more positions to work on: the max-pool one conv later, or padding 1 (14x14 maps after the pool
+# instead of 10 down to 4). A stride-2 conv in place of the max-pool is not among them: it takes work away from a
+# net short of capacity.
 CUT_3580 = layout(CUT_BLOCKS)
 SECOND_SEARCH_06 = {
     "cut-10-10-9-8": ("4-8 | 10-10-9-8 (3,580)", CUT_3580),
@@ -111,28 +106,23 @@ SECOND_SEARCH_06 = {
                       layout(CUT_BLOCKS, padding=1)),
 }
 
-# The third: deskewing (utils.deskew; no parameters), the classic MNIST preprocessing, as the net's first layer: a net
-# short of capacity spends none on slant. On 06's 3,948 recipe and on the cut, whose own trials (the same seeds, runs that
-# repeat to the digit) are in the first and second searches. The rotation still augments, but deskewing takes out
-# much of the slant it adds: the two are measured together.
+# Deskewing (utils.deskew; no parameters), the classic MNIST preprocessing, as the net's first layer: a net short of
+# capacity then spends none on slant. On 06's 3,948 recipe and on the cut, whose undeskewed trials (the same seeds)
+# are the candidates above. The rotation still augments, and deskewing takes out much of the slant it adds: the two
+# are measured together.
 THIRD_SEARCH_06 = {
     "deskew": ("06's 3,948 recipe, deskewed", DESKEW),
     "cut-deskew": ("4-8 | 10-10-9-8, deskewed (3,580)", layout(CUT_BLOCKS, deskew=True)),
 }
 
-# The fourth, after both deskewed candidates fell short of the bar on the test set (the cut 4 of 10, the 3,948 recipe
-# 8 of 10 with a mean past it): if nothing under 3,948 parameters meets the bar, notebook 06 publishes the smallest net
-# that does. Undeskewed, the smallest that met it on the test set was 12 wide after the pool (5,316); 11 wide
-# (4,605) missed by one seed and on the mean (99.44 %). So 11 wide, deskewed.
+# One channel wider after the pool (4-8 | 11-11-11-11, 4,605 parameters), deskewed: notebook 06's net
 FOURTH_SEARCH_06 = {
     "wide-11-deskew": ("4-8 | 11-11-11-11, deskewed (4,605)", layout(WIDE_11_BLOCKS, deskew=True)),
 }
 
-# The fifth: elastic distortion (utils.augment; Simard et al. 2003, their alpha 34 and sigma 4), the classic MNIST
-# augmentation the issue named, on top of the rotation, on both deskewed candidates of the third search (their own
-# trials, the same seeds, are its records). It varies strokes where rotation turns the whole digit; a net this small
-# may not have the capacity to use it, which is what this measures. Stopped after seeds 0-1: both candidates below
-# their undistorted selves on each seed, by 0.06-0.25 points.
+# Elastic distortion (utils.augment; Simard et al. 2003, their alpha 34 and sigma 4), the classic MNIST augmentation,
+# on top of the rotation, on both deskewed candidates above: it varies strokes where rotation turns the whole digit,
+# which a net this small may lack the capacity to use.
 ELASTIC = {"augment": {**RECIPE_3948_06["augment"], "elastic": 34.0, "elastic_sigma": 4.0}}
 FIFTH_SEARCH_06 = {
     "deskew-elastic": ("06's 3,948 recipe, deskewed, elastic distortion", {**DESKEW, **ELASTIC}),
@@ -140,9 +130,8 @@ FIFTH_SEARCH_06 = {
                            {**layout(CUT_BLOCKS, deskew=True), **ELASTIC}),
 }
 
-# stem: (the base, its candidates). 07's first candidates are its first ablation's variants, which were judged
-# on the test set before the search existed: the two rankings can be compared (README, Searching without the test
-# set). The others are its later searches', which chose its recipe. 06's: its first search's to its fifth's.
+# stem: (the base, its candidates). 07's first candidates are its first ablation's variants, which were also judged
+# on the test set, so that the two rankings can be compared (results/README.md, Searching without the test set).
 SEARCHES = {
     "06_smallest": (RECIPE_3948_06, {**SEARCH_06, **SECOND_SEARCH_06, **THIRD_SEARCH_06, **FOURTH_SEARCH_06,
                                      **FIFTH_SEARCH_06}),

@@ -134,8 +134,8 @@ def recalibrate_batchnorm(model, images, batch_size=500):
     RECALIBRATION_IMAGES of `images` (torch's update_bn, as SWA does it).
 
     Averaged statistics belong to the recent weights, not to their average, and while the weights still move fast
-    the two disagree: after epoch 1 of notebook 06's training the average scored 10-21 % with averaged statistics
-    and 95-97 % with recomputed ones (results/06_ablation.json)."""
+    the two disagree: an early average evaluated with averaged statistics can score far below the same weights with
+    their own."""
     count = min(len(images), RECALIBRATION_IMAGES)
     update_bn((images[start:start + batch_size] for start in range(0, count, batch_size)), model)
 

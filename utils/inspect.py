@@ -1,6 +1,7 @@
 """Look inside a model: parameter count, torchsummary table, receptive-field table from the model's own layers.
 
-Usage: python -m utils.inspect MODEL_NAME
+Usage: python -m utils.inspect NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose recipe
+                                      builds it: 06, 06_smallest)
 """
 import argparse
 import contextlib
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from utils.deskew import Deskew
 from utils.models import MODELS, build, count_parameters  # noqa: F401 (notebooks import count_parameters here)
+from utils.recipes import RECIPES
 
 IMAGE_SHAPE = (1, 28, 28)
 # Layers that change neither the spatial size nor the receptive field. Deskew too, by convention: the RF is counted
@@ -141,15 +143,28 @@ def describe(model):
             f"receptive field:\n{rf_table(receptive_field(model))}")
 
 
+def model_named(name):
+    """(the model `name` asks for, how it was built): a notebook (06, 06_smallest) gives the net its recipe builds,
+    a model name the model with its default build arguments."""
+    stems = [stem for stem in RECIPES if name in (stem, stem.split("_", 1)[0])]
+    if stems:
+        recipe = RECIPES[stems[0]]
+        arguments = recipe.get("model_args", {})
+        shown = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
+        return build(recipe["model"], **arguments), f"{recipe['model']}({shown}), notebook {stems[0]}'s net"
+    return build(name), f"{name}, with its default build arguments"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.inspect", description=__doc__.splitlines()[0])
-    parser.add_argument("model", help=f"one of: {', '.join(sorted(MODELS))}")
+    parser.add_argument("name", help=f"a notebook ({', '.join(RECIPES)}, or its number) or a model "
+                                     f"({', '.join(sorted(MODELS))})")
     args = parser.parse_args(argv)
     try:
-        model = build(args.model)
+        model, built = model_named(args.name)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    print(f"model: {args.model}")
+    print(f"model: {built}")
     print(describe(model))
 
 

@@ -160,8 +160,8 @@ def garam_masala(downsample="pool"):
     if downsample not in DOWNSAMPLES:
         raise ValueError(f"garam_masala: downsample must be one of {list(DOWNSAMPLES)}, got {downsample!r}")
     # Each conv draws its initial weights from the seeded generator as it is built, so the fronts built before the
-    # body decide the body's weights too. 05's runs built their front alone; 07's runs were made while every front
-    # of its time was built and one kept. Each option builds what its records were made with, so that they repeat.
+    # body decide the body's weights. 'pool' builds its front alone; the other options build the first three fronts
+    # of DOWNSAMPLES (space-to-depth all four) and keep theirs: the draws their recorded runs were made with.
     built = (downsample,) if downsample == "pool" else DOWNSAMPLES[:max(3, DOWNSAMPLES.index(downsample) + 1)]
     fronts = [_garam_masala_front(name) for name in built]
     front = fronts[built.index(downsample)]
@@ -184,8 +184,7 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
 
     Defaults (3,948 parameters): 28x28x1 -> 26x26x4 (RF 3) -> 24x24x8 (RF 5) -> max-pool 12x12x8 (RF 6)
     -> 10x10x10 (RF 10) -> 8x8x10 (RF 14) -> 6x6x10 (RF 18) -> 4x4x10 (RF 22) -> GAP 1x1x10 (RF 28)
-    -> 1x1 conv to 10 logits. Four narrow convs after the pool did better over seeds 0-4 than three wider ones
-    (4-8 | 12-12-10, 3,756 parameters): see results/06_ablation.json.
+    -> 1x1 conv to 10 logits.
     blocks: output channels of the 3x3 convs, one tuple per resolution, a 2x2 max-pool between tuples;
     padding: of every 3x3 conv; squeeze: channels of a 1x1 conv after each max-pool (0: none);
     head: 'gap' (GAP, then 1x1 to 10 classes) or 'fc' (flatten the last map into a linear layer);
@@ -236,9 +235,11 @@ def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap"
 
 @register("smallest_silu")
 def smallest_silu(**changes):
-    """06: `smallest` with SiLU after every BatchNorm instead of ReLU; 3,948 parameters, as many as with ReLU.
+    """06: `smallest` with SiLU after every BatchNorm instead of ReLU, as many parameters as with ReLU.
 
-    With 4-10 channels per layer, ReLU zeroes about half of every narrow layer's outputs; SiLU passes a small
-    negative part and its gradient. Alone it did not help (results/06_ablation.json); it is part of 06's recipe.
-    changes: any other knob of `smallest` (the ablation varies the recipe's layout with them)."""
+    Notebook 06 builds it with its recipe's model_args, 4-8 | 11-11-11-11 and every image deskewed first: 4,605
+    parameters (`python -m utils.inspect 06`); with `smallest`'s default layout it has 3,948.
+    With 4-11 channels per layer, ReLU zeroes about half of every narrow layer's outputs; SiLU passes a small
+    negative part and its gradient.
+    changes: any other knob of `smallest` (blocks, deskew, ...)."""
     return smallest(activation="silu", **changes)

@@ -14,7 +14,8 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 RESULTS_DIR = ROOT / "results"  # metrics of full runs, committed
 IMAGES_DIR = ROOT / "readme_images"  # figures of full runs, committed
 RUNS_DIR = ROOT / "runs"  # every execution lands here first (smoke runs stay here); not committed
-README = ROOT / "README.md"
+README = ROOT / "README.md"  # the guide: what the series is, how to open, run and extend it, the results table
+RESULTS_README = RESULTS_DIR / "README.md"  # where the numbers come from: seeds, searches, provenance, speed
 
 HEADLESS_ENV = "TINY_MNIST_HEADLESS"  # set by the runner: fit prints one line per epoch instead of a live bar
 METRICS_FILE = "metrics.json"  # what a notebook leaves in its output_dir; written last, so it marks a finished run

@@ -1,8 +1,10 @@
-"""Rebuild the README's generated parts (between <!-- NAME:begin --> and <!-- NAME:end -->) from results/."""
+"""Rebuild the generated parts (between <!-- NAME:begin --> and <!-- NAME:end -->) of the README and of
+results/README.md from results/: the README shows the results table and the Colab links, results/README.md the
+seeds tables, the provenance, the speedrun and what the search command writes (SECTIONS)."""
 import re
 
 from utils.files import atomic_write
-from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, colab_url, notebook_stems
+from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, RESULTS_README, colab_url, notebook_stems
 from utils.recipes import chosen_on
 from utils.speedrun import PAIR, speedrun_table
 from utils.store import bench_path, records_in, result_files, seeds_files, single_path
@@ -10,6 +12,9 @@ from utils.tables import provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
 SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio
+# section: the file it stands in ("readme" or "results"); search and schedulers are written by utils.search
+SECTIONS = {"results": "readme", "colab": "readme", "seeds": "results", "provenance": "results",
+            "speedrun": "results", "search": "results", "schedulers": "results"}
 
 
 def ci_badge():
@@ -26,38 +31,49 @@ def colab_table(stems):
     return "\n".join(rows)
 
 
-def replace_section(text, name, body):
+def replace_section(text, name, body, where="README"):
     """Swap what stands between the NAME markers for `body`; the markers must exist."""
     pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"README has no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
+        raise ValueError(f"{where} has no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def rewrite_section(name, body, readme=README):
-    """Replace one generated section of the README (one a command writes itself, not from the store)."""
-    text = replace_section(readme.read_text(), name, body)
-    atomic_write(readme, lambda file: file.write(text.encode()))
+def rewrite_section(name, body, results_readme=None):
+    """Replace one generated section of results/README.md (one a command writes itself, not from the store)."""
+    results_readme = results_readme or RESULTS_README
+    text = replace_section(results_readme.read_text(), name, body, str(results_readme))
+    atomic_write(results_readme, lambda file: file.write(text.encode()))
 
 
-def refresh_readme(readme=README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
-    """Rewrite the results, seeds, provenance, Colab and speedrun sections of the README from the store,
-    atomically, and draw the seeds figure (images_dir/seeds.png) from the seeds files."""
+def generated_sections(results_dir, seeds):
+    """{section: its body} for every section built from the store (all of SECTIONS but the search command's);
+    seeds: the store's seeds files ({title: records}, utils.store.seeds_files)."""
     stems = notebook_stems()
     singles = [r for s in stems for r in records_in(single_path(s, results_dir)) if not r["smoke"]]
-    seeds = seeds_files(results_dir)
-    text = readme.read_text()
-    text = replace_section(text, "results", results_table(singles) if singles else "_No full runs yet._")
-    text = replace_section(text, "seeds", "\n\n".join(seeds_table(t, r, chosen_on(t)) for t, r in seeds.items())
-                           or "_No multi-seed runs yet._")
     files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
-    text = replace_section(text, "provenance", provenance_table(files) if files else "_No results yet._")
-    text = replace_section(text, "colab", colab_table(stems))
-    text = replace_section(text, "speedrun", speedrun_table(records_in(bench_path(SPEEDRUN, results_dir))))
+    return {
+        "results": results_table(singles) if singles else "_No full runs yet._",
+        "colab": colab_table(stems),
+        "seeds": "\n\n".join(seeds_table(t, r, chosen_on(t)) for t, r in seeds.items()) or "_No multi-seed runs yet._",
+        "provenance": provenance_table(files) if files else "_No results yet._",
+        "speedrun": speedrun_table(records_in(bench_path(SPEEDRUN, results_dir))),
+    }
+
+
+def refresh_readme(readme=README, results_readme=RESULTS_README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
+    """Rewrite the store's sections of the README and of results/README.md, each file atomically, and draw the
+    seeds figure (images_dir/seeds.png) from the seeds files."""
+    texts = {"readme": (readme, readme.read_text()), "results": (results_readme, results_readme.read_text())}
+    seeds = seeds_files(results_dir)
+    for name, body in generated_sections(results_dir, seeds).items():
+        path, text = texts[SECTIONS[name]]
+        texts[SECTIONS[name]] = (path, replace_section(text, name, body, str(path)))
     if seeds:
         from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
 
         figure = plot_seeds(seeds)
         atomic_write(images_dir / SEEDS_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
                                                                             bbox_inches="tight"))
-    atomic_write(readme, lambda file: file.write(text.encode()))
+    for path, text in texts.values():
+        atomic_write(path, lambda file, text=text: file.write(text.encode()))

@@ -1,73 +1,79 @@
-"""Every notebook's training recipe, and each ablation's variants of one, as plain data, defined once.
+"""Every notebook's training recipe, as one literal each, and the ablations' variants of them, as plain data.
 
 A recipe is the RunConfig fields that define what a notebook trains (model, its build arguments in `model_args`,
-schedule, augmentation, ...); where a run happens (device, data folder, seed, smoke mode) is left to the caller.
-Notebooks build their config with RunConfig.from_recipe(stem, ...); the ablation and the bench read from here too.
-Standard library only, so that any tool can read a recipe without torch.
+schedule, augmentation, ...), read top to bottom, one comment per ingredient where it first appears; where a run
+happens (device, data folder, seed, smoke mode) is left to the caller. Notebooks build their config with
+RunConfig.from_recipe(stem, ...); the ablations and the bench read from here too. Standard library only, so that any
+tool can read a recipe without torch.
 """
 
-# 01-04: the seed's training: SGD with momentum at a fixed LR 0.015, batch 128, no augmentation
-SEED_TRAINING = dict(epochs=15, batch_size=128, lr=0.015, optimizer="sgd", scheduler="none")
+# 01-04: the seed's training, the same for the four models: plain SGD with momentum, no schedule, no augmentation
+SEED_TRAINING = dict(
+    epochs=15,
+    batch_size=128,
+    optimizer="sgd",
+    lr=0.015,
+    scheduler="none",  # the LR stays at 0.015 throughout
+)
 
-# 05's first recipe: GAP model, rotation on the device, one-cycle LR. It held the target on most seeds, not all.
-FIRST_RECIPE_05 = dict(model="garam_masala", epochs=15, batch_size=128, lr=0.1, optimizer="sgd", scheduler="onecycle",
-                       pct_start=0.2, augment={"rotate": 7.0})
-# The variance reducers that make it hold on every seed, none of which costs a parameter: the last 3 epochs on
-# unaugmented images, an average of the weights (decay 0.998: about the last 500 steps, one epoch) evaluated with
-# BatchNorm statistics recomputed for its own weights, and weight decay 1e-4.
-SPICES_05 = dict(clean_epochs=3, ema_decay=0.998, recalibrate_average=True, weight_decay=1e-4)
-RECIPE_05 = {**FIRST_RECIPE_05, **SPICES_05}
+RECIPE_05 = dict(
+    model="garam_masala",  # GAP head, max-pool at RF 6, no dropout: 7,536 parameters
+    epochs=15,
+    batch_size=128,
+    optimizer="sgd",
+    lr=0.1,  # the peak of the one cycle
+    scheduler="onecycle",  # warm up over the first 20 % of the steps, then anneal to almost zero
+    pct_start=0.2,
+    augment={"rotate": 7.0},  # every training image turned by up to ±7°, anew each epoch
+    clean_epochs=3,  # the last 3 epochs on unturned images, the distribution the test set has
+    ema_decay=0.998,  # evaluate a moving average of the weights: about the last 500 steps, one epoch
+    recalibrate_average=True,  # ... with BatchNorm statistics recomputed for the average's own weights
+    weight_decay=1e-4,  # pulls every weight towards zero a little each step
+)
 
-# The base of 06's ablation: 05's first recipe at batch 32 with the `smallest` model (3,948 parameters).
-BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
-# The SiLU recipe: the base plus three changes that cost no parameters, each also measured alone.
-SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
-# 06's training: the SiLU recipe plus two more changes that cost no parameters. On the base's layout (3,948
-# parameters) it was notebook 06's recipe until the fourth search; the searches start from it, and the ablation's
-# rows "06's 3,948 recipe ..." change one thing in it.
-RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
-RECIPE_3948_06 = {**BASE_06, **RECIPE_CHANGES_06}
-RECIPE_NAME_06 = "06's 3,948 recipe: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics " \
-                 "recomputed"
+RECIPE_06 = dict(
+    model="smallest_silu",  # 05's shape, narrow, SiLU after every BatchNorm: a little gradient below zero
+    model_args={"blocks": ((4, 8), (11, 11, 11, 11)),  # channels per resolution, a max-pool between: 4,605 parameters
+                "deskew": True},  # every digit sheared upright first, by a layer without parameters
+    epochs=15,
+    batch_size=32,  # more, smaller steps: a net this small learns from each
+    optimizer="sgd",
+    lr=0.05,  # the peak of the one cycle
+    scheduler="onecycle",
+    pct_start=0.2,
+    augment={"rotate": 7.0},
+    clean_epochs=3,
+    ema_decay=0.9995,  # a longer average than 05's: about 2,000 steps of batch 32, one epoch
+    recalibrate_average=True,
+    weight_decay=1e-4,
+)
 
+RECIPE_07 = dict(
+    model="garam_masala",
+    model_args={"downsample": "stride"},  # the second conv steps by 2 instead of a max-pool: a quarter of its work
+    epochs=8,  # 05's recipe in about half the epochs
+    batch_size=192,  # fewer, larger steps: each step has a fixed cost
+    optimizer="sgd",
+    lr=0.2,  # a larger batch takes a larger peak LR
+    scheduler="onecycle",
+    pct_start=0.2,
+    augment={"rotate": 7.0},
+    clean_epochs=4,  # the last 4 on unturned images, so that the 3 the target counts follow a clean epoch
+    ema_decay=0.998,
+    recalibrate_average=True,
+    weight_decay=1e-4,
+    eval_last_epochs=3,  # test only the 3 epochs the target counts: the others would only cost time
+)
 
-def layout(blocks, **more):
-    """RunConfig changes that give the model other build arguments (see utils.models.smallest)."""
-    return {"model_args": {"blocks": blocks, **more}}
-
-
-WIDE_11_BLOCKS = ((4, 8), (11, 11, 11, 11))  # 06's layout one channel wider after the pool: 4,605 parameters
-CUT_BLOCKS = ((4, 8), (10, 10, 9, 8))  # its last two convs narrower: 3,580 parameters
-# every image deskewed by the model's first layer (utils.deskew), on whatever layout the model already has
-DESKEW = {"model_args": {"deskew": True}}
-# What notebook 06 trains: that training one channel wider after the pool (4-8 | 11-11-11-11), every image deskewed
-# first: 4,605 parameters, the smallest net that met the bar on the test set (at least 9 of seeds 0-9 at the target,
-# a mean min of the last 3 of at least 99.45 %); no smaller net judged did (the searches: utils/candidates.py; the
-# README's Notebook 06 over ten seeds).
-NOTEBOOK_CHANGES_06 = {**RECIPE_CHANGES_06, **layout(WIDE_11_BLOCKS, deskew=True)}
-RECIPE_06 = {**BASE_06, **NOTEBOOK_CHANGES_06}
-NOTEBOOK_NAME_06 = "notebook 06: 06's 3,948 recipe 11 wide after the pool, every image deskewed first: " \
-                   "4-8 | 11-11-11-11 (4,605)"
-
-# 07, the speedrun, first tried: 05's model and every-seed recipe in 8 epochs instead of 15, at batch 256 with the
-# peak LR doubled (fewer, larger steps), the last 4 epochs unaugmented so that the last 3 follow a clean epoch. It
-# held on 3 of seeds 0-4 (results/07_speedrun.first-recipe.seeds.json); it was the base of 07's first ablation.
-FIRST_RECIPE_07 = {**RECIPE_05, "epochs": 8, "batch_size": 256, "lr": 0.2, "clean_epochs": 4}
-# The one change of its ablation that held where the first recipe missed (seed 1): 05's batch 128 and LR 0.1. It
-# held on 4 of seeds 0-4 (results/07_speedrun.second-recipe.seeds.json).
-SECOND_RECIPE_07 = {**FIRST_RECIPE_07, "batch_size": 128, "lr": 0.1}
-
-# The cheaper fronts of 05's model that 07's searches tried (utils.models.garam_masala: the second conv strides by 2,
-# or the max-pool comes right after the first conv; the same 7,536 parameters), and the strided model at the batch
-# sizes and LRs they came to. The searches' candidates are in utils/candidates.py.
-STRIDE, POOL_FIRST = {"model_args": {"downsample": "stride"}}, {"model_args": {"downsample": "pool-first"}}
-STRIDE_192 = {**STRIDE, "batch_size": 192, "lr": 0.15}
-STRIDE_192_LR_02 = {**STRIDE_192, "lr": 0.2}
-# 07's recipe, chosen by the searches on the validation split (mean min of the last 3 epochs over seeds 0-4): the
-# strided model at batch 128, at batch 192 with peak LR 0.2 and at batch 192 in 9 epochs scored 99.14 %, 05's model
-# at batch 128 99.15 %, far inside the seed spread; so the cheapest of them: batch 192, peak LR 0.2, 8 epochs.
-# Tested only after the last 3 epochs.
-RECIPE_07 = {**FIRST_RECIPE_07, **STRIDE_192_LR_02, "eval_last_epochs": 3}
+RECIPES = {
+    "01_baseline": dict(SEED_TRAINING, model="baseline"),
+    "02_batchnorm": dict(SEED_TRAINING, model="batchnorm"),
+    "03_dropout": dict(SEED_TRAINING, model="dropout"),
+    "04_param_diet": dict(SEED_TRAINING, model="param_diet"),
+    "05_garam_masala": RECIPE_05,
+    "06_smallest": RECIPE_06,
+    "07_speedrun": RECIPE_07,
+}
 
 # What each ingredient does, as a notebook's recipe table shows it beside its value (utils.tables.recipe_table).
 INGREDIENTS = {
@@ -99,12 +105,12 @@ INGREDIENTS = {
 CHOSEN_ON_VALIDATION = {  # title: the search, or the judgements, that chose it
     "06_smallest": "the test set: its two ingredients' rows there (11 wide, and deskewed) each fell short of the "
                    "bar, and it met it; the validation split (results/06_search.json: `python -m utils.search 06 "
-                   "--only wide-11-deskew ...`) ranked it 0.04 below 06's 3,948 recipe deskewed (the README's "
+                   "--only wide-11-deskew ...`) ranked it 0.04 below 06's 3,948 recipe deskewed (results/README.md, "
                    "Notebook 06 over ten seeds)",
     "06_smallest (deskewed cut)": "the validation split (results/06_search.json: `python -m utils.search 06 --only "
-                                  "deskew cut-deskew ...`, the README's Searching without the test set)",
+                                  "deskew cut-deskew ...`, results/README.md, Searching without the test set)",
     "07_speedrun": "the validation split (results/07_search.json: `python -m utils.search 07 --only stride-batch-192 "
-                   "...`, the README's Searching without the test set)",
+                   "...`, results/README.md, Searching without the test set)",
 }
 
 
@@ -123,16 +129,40 @@ def with_rules(recipe, changes):
     return result
 
 
-RECIPES = {
-    "01_baseline": dict(SEED_TRAINING, model="baseline"),
-    "02_batchnorm": dict(SEED_TRAINING, model="batchnorm"),
-    "03_dropout": dict(SEED_TRAINING, model="dropout"),
-    "04_param_diet": dict(SEED_TRAINING, model="param_diet"),
-    "05_garam_masala": RECIPE_05,
-    "06_smallest": RECIPE_06,
-    "07_speedrun": RECIPE_07,
-}
+# What the ablations below and the searches (utils/candidates.py) start from and change: each variant and candidate
+# is a base with a few RunConfig fields changed.
+def layout(blocks, **more):
+    """RunConfig changes that give the model other build arguments (see utils.models.smallest)."""
+    return {"model_args": {"blocks": blocks, **more}}
 
+
+# 05's recipe without its four ingredients that cost no parameter (05's first recipe): GAP model, rotation, one cycle
+NO_PARAMETER_INGREDIENTS = ("clean_epochs", "ema_decay", "recalibrate_average", "weight_decay")
+FIRST_RECIPE_05 = {name: value for name, value in RECIPE_05.items() if name not in NO_PARAMETER_INGREDIENTS}
+# the base of 06's ablation: 05's first recipe at batch 32 with the `smallest` net (4-8 | 10-10-10-10, 3,948
+# parameters, ReLU)
+BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
+# the SiLU recipe: the base plus three changes that cost no parameters
+SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
+# notebook 06's training on the base's layout (06's 3,948 recipe): the SiLU recipe, weight decay, the average's
+# BatchNorm statistics recomputed; 06's searches start from it
+RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
+RECIPE_3948_06 = {**BASE_06, **RECIPE_CHANGES_06}
+RECIPE_NAME_06 = "06's 3,948 recipe: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics " \
+                 "recomputed"
+WIDE_11_BLOCKS = RECIPE_06["model_args"]["blocks"]  # notebook 06's layout: 4,605 parameters with the deskewing
+CUT_BLOCKS = ((4, 8), (10, 10, 9, 8))  # its last two convs narrower: 3,580 parameters
+DESKEW = {"model_args": {"deskew": True}}  # every image deskewed by the model's first layer (utils.deskew)
+NOTEBOOK_NAME_06 = "notebook 06: 06's 3,948 recipe 11 wide after the pool, every image deskewed first: " \
+                   "4-8 | 11-11-11-11 (4,605)"
+
+# 07's first recipe: 05's recipe in 8 epochs at batch 256 (peak LR 0.2), the last 4 epochs unaugmented; the base of
+# 07's first ablation and of its searches
+FIRST_RECIPE_07 = {**RECIPE_05, "epochs": 8, "batch_size": 256, "lr": 0.2, "clean_epochs": 4}
+# cheaper fronts of 05's model with the same 7,536 parameters (utils.models.garam_masala)
+STRIDE, POOL_FIRST = {"model_args": {"downsample": "stride"}}, {"model_args": {"downsample": "pool-first"}}
+STRIDE_192 = {**STRIDE, "batch_size": 192, "lr": 0.15}
+STRIDE_192_LR_02 = {**STRIDE_192, "lr": 0.2}
 
 SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
 
@@ -197,23 +227,21 @@ VARIANTS_06 = {
                           {**RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))}),
     "recipe-06-11-wide": ("06's 3,948 recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
                           {**RECIPE_CHANGES_06, **layout(WIDE_11_BLOCKS)}),
-    # the winner of 06's first search on the validation split (utils.candidates.SEARCH_06), judged on the test set
+    # candidates of 06's searches on the validation split (utils/candidates.py), judged on the test set
     "recipe-06-shared-14": ("06's 3,948 recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
                             {**RECIPE_CHANGES_06, **layout(((4, 8), (14, 14, 14, 14)), shared=True)}),
-    # the best candidate of 06's third search on the validation split, judged on the test set (the search's smaller
-    # one, the deskewed cut, was judged by the runner: results/06_smallest.deskewed-cut.seeds.json)
     "recipe-06-deskew": ("06's 3,948 recipe, every image deskewed first",
                          {**RECIPE_CHANGES_06, **DESKEW}),
-    # 06's fourth search's candidate, judged on the test set: it met the bar, and is notebook 06's recipe
-    "recipe-06-11-wide-deskew": (NOTEBOOK_NAME_06, NOTEBOOK_CHANGES_06),
+    # notebook 06's recipe ...
+    "recipe-06-11-wide-deskew": (NOTEBOOK_NAME_06, RECIPE_06),
     # ... with one ingredient left out at a time (without the deskewing, and 10 wide: the rows recipe-06-11-wide
     # and recipe-06-deskew above). The weight average and its recomputed BatchNorm statistics count as one.
-    "notebook-relu": ("notebook 06 with ReLU instead of SiLU", {**NOTEBOOK_CHANGES_06, "model": "smallest"}),
+    "notebook-relu": ("notebook 06 with ReLU instead of SiLU", {**RECIPE_06, "model": "smallest"}),
     "notebook-no-clean-epochs": ("notebook 06 without the unaugmented last epochs",
-                                 {**NOTEBOOK_CHANGES_06, "clean_epochs": 0}),
+                                 {**RECIPE_06, "clean_epochs": 0}),
     "notebook-no-average": ("notebook 06 without the weight average (and its recomputed BatchNorm statistics)",
-                            {**NOTEBOOK_CHANGES_06, "ema_decay": 0.0, "recalibrate_average": False}),
-    "notebook-no-weight-decay": ("notebook 06 without weight decay", {**NOTEBOOK_CHANGES_06, "weight_decay": 0.0}),
+                            {**RECIPE_06, "ema_decay": 0.0, "recalibrate_average": False}),
+    "notebook-no-weight-decay": ("notebook 06 without weight decay", {**RECIPE_06, "weight_decay": 0.0}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
@@ -226,8 +254,8 @@ VARIANTS_05 = {
     "no-weight-decay": ("without weight decay", {"weight_decay": 0.0}),
 }
 
-# 07's first recipe with one thing changed, on a seed it missed: shorter, cleaner, steadier, smaller steps (its first
-# ablation, and its first search's candidates)
+# 07's first recipe with one thing changed: shorter, cleaner, steadier, smaller steps (07's first ablation, on seed 1,
+# and its first search's candidates)
 FIRST_VARIANTS_07 = {
     "base": ("base", {}),
     "7-epochs": ("7 epochs", {"epochs": 7}),
@@ -238,8 +266,7 @@ FIRST_VARIANTS_07 = {
 }
 
 
-# 07's ablation: its recipe, and the recipe with one of its speed levers left out at a time (the earlier 07
-# ablation, on seed 1 of the first recipe, is FIRST_VARIANTS_07: its records stay in results/07_ablation.json)
+# 07's ablation: its recipe, and the recipe with one of its speed levers left out at a time
 VARIANTS_07 = {
     "base": ("base", {}),
     "max-pool": ("05's max-pool after the second conv instead of its stride", {"model_args": {}}),

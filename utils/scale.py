@@ -21,8 +21,8 @@ from utils.project import ROOT
 from utils.provenance import PROVENANCE_ENV
 
 RETRIES = 2  # a run whose worker dies is started again at most this often; a run that raises is not retried
-CPUS_PER_RUN = 1  # one thread per run: on two cores, two such runs finish 1.18x as many runs per hour as one
-# 2-thread run at a time (README, Runs per hour), and 1-thread runs repeat on machines with any number of cores
+CPUS_PER_RUN = 1  # one thread per run: these narrow convolutions scale poorly across threads, so runs side by side
+# finish more runs per hour than the same cores shared by one run; and 1-thread runs repeat on any machine's cores
 GPU_SHARE = 0.33  # three small runs share a GPU: three 06 runs at once on an H200 took ~95 s each, 63 s alone
 SHIPPED_EXCLUDES = [".git", "data", "runs", "readme_images", "**/__pycache__", ".pytest_cache",
                     "**/.ipynb_checkpoints"]  # what workers do not need of the checkout; they get MNIST themselves

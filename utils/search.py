@@ -2,9 +2,10 @@
 
   python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler median|asha|none] [--grace N]
                               [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
-  python -m utils.search STEM --table                 the ranking of each search in results/ (into the README too)
+  python -m utils.search STEM --table                 the ranking of each search in results/ (also into
+                                                      results/README.md)
   python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler (and
-                                                      write the comparison into the README)
+                                                      write the comparison into results/README.md)
 
 The split: every trial trains on 50,000 of MNIST's 60,000 training images and is evaluated after each epoch on the
 other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rule: utils.data.validation_indices);
@@ -37,7 +38,7 @@ from utils.scale import Resources, SchedulingError, add_arguments, connect, reso
 from utils.store import ablation_path, add_trial_record, device_kind, records_in, search_path, seeds_paths
 from utils.tables import escape
 from utils.tuning import GRACE_EPOCHS, SCHEDULERS, make_scheduler, replay, search_trials
-from utils.variants import Ablation
+from utils.variants import VariantPlan
 
 
 def search_plan(stem):
@@ -45,7 +46,7 @@ def search_plan(stem):
     if stem not in SEARCHES:
         raise RequestError(f"no search for {stem}; searches: {', '.join(SEARCHES)}")
     base, candidates = SEARCHES[stem]
-    return Ablation(stem, {**base, "split": "validation"}, candidates)
+    return VariantPlan(stem, {**base, "split": "validation"}, candidates, what="candidate")
 
 
 def trial_order(names, seeds):
@@ -76,7 +77,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
     plan = search_plan(stem)
     path = path or search_path(stem)
     try:
-        names = plan.chosen(names, "candidate")
+        names = plan.chosen(names)
     except ValueError as error:
         raise RequestError(str(error)) from None
     if scheduler not in SCHEDULERS:
@@ -96,7 +97,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
         add_trial_record(path, record)
         how = "finished" if finished(record) else f"stopped after epoch {record['epochs']}"
         log(f"{record['variant']} seed {record['seed']} {how}: validation {record['test_acc'][-1]:.2f} % "
-            f"(min of last 3 {min(record['test_acc'][-3:]):.2f} %), fit() {record['fit_seconds']:.0f} s "
+            f"(min of last 3 {min_last(record['test_acc']):.2f} %), fit() {record['fit_seconds']:.0f} s "
             f"({record['threads']} threads)")
 
     log(f"{len(jobs)} trials ({len(names)} candidates x {len(seeds)} seeds) on the validation split, scheduler "
@@ -163,8 +164,8 @@ def searches(stem, path=None):
 
 
 def search_section():
-    """The README's part on searches: for each search, what it cost, its ranking and, where its candidates were
-    also judged on the test set, how far the two rankings agree."""
+    """results/README.md's part on searches: for each search, what it cost, its ranking and, where its candidates
+    were also judged on the test set, how far the two rankings agree."""
     parts = []
     for stem in SEARCHES:
         titles = search_plan(stem).titles
@@ -238,12 +239,12 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/candidates.py)")
     parser.add_argument("--scheduler", default="median", choices=SCHEDULERS,
                         help="how lagging trials are stopped: median (default: it kept the winner where asha lost "
-                             "it, README), asha, or none (every trial to the end)")
+                             "it, results/README.md), asha, or none (every trial to the end)")
     parser.add_argument("--grace", type=int, nargs="+", default=[GRACE_EPOCHS],
                         help=f"epochs every trial runs before it may be stopped (default {GRACE_EPOCHS}); "
                              "--compare-schedulers replays each scheduler with every value given")
     parser.add_argument("--table", action="store_true", help="print the ranking of each stored search and write it "
-                                                             "into the README; train nothing")
+                                                             "into results/README.md; train nothing")
     parser.add_argument("--compare-schedulers", action="store_true",
                         help="replay the stored finished trials through each scheduler; train nothing")
     add_arguments(parser)

@@ -22,6 +22,7 @@ import sys
 
 from utils.cli import RequestError, parse_seeds, parse_value, resolve
 from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_run, notebook_parameters, run_folder
+from utils.metrics import min_last
 from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, RUNS_DIR, environment_variable, notebook_stems
 from utils.provenance import announced, command_line
 from utils.publish import publish_notebook_run
@@ -64,7 +65,7 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
             log(outcome.error)
             return
         log(f"[{outcome.stem}] finished{f' on {finished.node}' if finished.node else ''}: "
-            f"min of the last 3 epochs {min(outcome.record['test_acc'][-3:]):.2f} %, "
+            f"min of the last 3 epochs {min_last(outcome.record['test_acc']):.2f} %, "
             f"fit() {outcome.record['fit_seconds']:.0f} s")
         if publish and not smoke:
             publish_notebook_run(outcome)

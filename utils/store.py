@@ -113,11 +113,17 @@ def add_records(path, records, replaces):
     return update_json(path, add, default=[])
 
 
+def same_run(one, other):
+    """Two records of one run of an ablation or a search: variant (or candidate), seed and experiment. A later run
+    on another device replaces an ablation's, as its table and its skipping count one record per variant and seed."""
+    return ((one["variant"], one["seed"]) == (other["variant"], other["seed"])
+            and same_experiment(one["config"], other["config"]))
+
+
 def same_trial(one, other):
-    """Two records of one trial of one search: candidate, seed, experiment, kind of device, and the command that ran
-    the search (a search under another scheduler is another search; the same command again replaces it)."""
-    return ((one["variant"], one["seed"], one["command"]) == (other["variant"], other["seed"], other["command"])
-            and device_kind(one) == device_kind(other) and same_experiment(one["config"], other["config"]))
+    """Two records of one trial of one search: the same run (same_run) on the same kind of device, by the command
+    that ran the search (a search under another scheduler is another search; the same command again replaces it)."""
+    return same_run(one, other) and one["command"] == other["command"] and device_kind(one) == device_kind(other)
 
 
 def add_trial_record(path, record):

@@ -10,6 +10,7 @@ Standard library only at import: torch is loaded when a config is built.
 from dataclasses import dataclass
 
 from utils.cli import RequestError
+from utils.metrics import min_last
 from utils.publish import publish_seed_run
 from utils.scale import Pool
 from utils.store import is_current, records_in, seeds_path
@@ -59,7 +60,7 @@ def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
         if outcome.error:
             log(outcome.error)
             return
-        log(f"[{stem}] seed {seed} finished: min of the last 3 epochs {min(outcome.record['test_acc'][-3:]):.2f} %, "
+        log(f"[{stem}] seed {seed} finished: min of the last 3 epochs {min_last(outcome.record['test_acc']):.2f} %, "
             f"fit() {outcome.record['fit_seconds']:.0f} s{f' on {finished.node}' if finished.node else ''}")
         if publish and not smoke:
             publish_seed_run(stem, outcome.record, log)

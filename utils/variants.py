@@ -1,8 +1,9 @@
-"""An ablation's data side: its variants by id, the config of each (variant, seed) run, and its current records.
+"""Variants of a base recipe by id, each trained over seeds: the config of each (variant, seed) run, and which
+records are current.
 
-The variants themselves are data in utils.recipes.ABLATIONS; `python -m utils.ablation` runs them and a notebook
-shows their table (utils.tables.ablation_table) from the records this module loads. A search's candidates are
-variants of a base too (utils.search builds its plan as an Ablation on the validation split).
+An ablation's variants are data in utils.recipes.ABLATIONS; `python -m utils.ablation` runs them and a notebook
+shows their table (utils.tables.ablation_table) from the records this module loads. A search's candidates are a
+VariantPlan too (utils.search.search_plan, on the validation split).
 """
 from dataclasses import dataclass
 
@@ -12,33 +13,36 @@ from utils.recipes import ABLATIONS
 
 
 @dataclass(frozen=True)
-class Ablation:
+class VariantPlan:
+    """A base and its variants by id: an ablation's variants, or a search's candidates (`what` names them)."""
+
     stem: str
     base: dict  # the RunConfig fields every variant changes
     variants: dict  # {id: (title, RunConfig changes)}, in table order
+    what: str = "variant"  # what the errors call one: 'variant' or 'candidate'
 
     @property
     def titles(self):
         """{id: title}, in table order."""
         return {name: title for name, (title, _) in self.variants.items()}
 
-    def chosen(self, names, what="variant"):
+    def chosen(self, names):
         """The ids `names` (each once, in order; all when none), or ValueError naming the unknown ones."""
         names = list(dict.fromkeys(names or self.variants))
         unknown = sorted(set(names) - set(self.variants))
         if unknown:
-            raise ValueError(f"unknown {what}(s) {', '.join(unknown)} of {self.stem}; known: "
+            raise ValueError(f"unknown {self.what}(s) {', '.join(unknown)} of {self.stem}; known: "
                              f"{', '.join(self.variants)}")
         return names
 
     def config(self, name, seed, data_dir="data", device="cpu"):
         """The RunConfig of one (variant, seed) run."""
         if name not in self.variants:
-            raise ValueError(f"unknown variant {name!r} of {self.stem}; known: {', '.join(self.variants)}")
+            raise ValueError(f"unknown {self.what} {name!r} of {self.stem}; known: {', '.join(self.variants)}")
         return RunConfig(**{**self.base, **self.variants[name][1]}, seed=seed, device=device, data_dir=str(data_dir))
 
     def current(self, records):
-        """The records that are runs of their variant as ABLATIONS defines it now (the same experiment)."""
+        """The records that are runs of their variant as the plan defines it now (the same experiment)."""
         return [r for r in records if r.get("variant") in self.variants
                 and is_current(r, self.config(r["variant"], r["seed"]).to_dict())]
 
@@ -48,7 +52,7 @@ def ablation(stem):
     if stem not in ABLATIONS:
         raise ValueError(f"no ablation for {stem!r}; ablations: {', '.join(ABLATIONS)}")
     base, variants = ABLATIONS[stem]
-    return Ablation(stem, base, variants)
+    return VariantPlan(stem, base, variants)
 
 
 def load_ablation(stem, path=None):
