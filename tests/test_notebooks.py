@@ -60,11 +60,33 @@ def test_a_run_shorter_than_the_recipes_clean_epochs_trains(stem, small_mnist):
     assert len(history.test_acc) == 2
 
 
+def code_apart_from_its_name(stem):
+    """A notebook's code cells with its `NOTEBOOK = "<stem>"` line set aside: 01-04 are one code with four names."""
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    return [c.source.replace(f'NOTEBOOK = "{stem}"', "NOTEBOOK = ...") for c in cells if c.cell_type == "code"]
+
+
+def one_notebook_per_code():
+    """The first notebook of each distinct code (the runner's smoke test executes every one of them)."""
+    firsts = {}
+    for stem in notebook_stems():
+        firsts.setdefault("\n".join(code_apart_from_its_name(stem)), stem)
+    return list(firsts.values())
+
+
+def test_notebooks_of_one_code_differ_only_in_their_name_and_recipe():
+    """What lets Run All execute one notebook per code: 02-04 run 01's cells, their own recipe by name."""
+    assert one_notebook_per_code() == ["01_baseline", "05_garam_masala", "06_smallest", "07_speedrun"]
+    assert all(code_apart_from_its_name(stem) == code_apart_from_its_name("01_baseline")
+               for stem in ("02_batchnorm", "03_dropout", "04_param_diet"))
+
+
 @pytest.mark.slow
 def test_run_all_as_jupyter_would_with_a_users_values_writes_nothing_tracked(mnist_dir):
-    """Every notebook, its parameters cell edited (smoke, 2 epochs), executed top to bottom as Jupyter's Run All."""
+    """A notebook of each code, its parameters cell edited (smoke, 2 epochs), executed top to bottom as Jupyter's
+    Run All."""
     before = git_status()
-    for stem in notebook_stems():
+    for stem in one_notebook_per_code():
         notebook = with_parameters(stem, smoke=True, epochs=2)
         NotebookClient(notebook, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
