@@ -9,8 +9,8 @@ DATA_DIR = ROOT / "data"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: executes notebooks, starts Ray, or trains on all of MNIST (seconds to "
-                                       "minutes each); python -m pytest -m 'not slow' is the fast lane")
+    config.addinivalue_line("markers", "slow: over about 20 s each: executes several notebooks, starts Ray, or trains "
+                                       "for minutes; python -m pytest -m 'not slow' is the fast lane")
 
 
 @pytest.fixture(scope="session")

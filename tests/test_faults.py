@@ -1,7 +1,8 @@
 """Fault injection: bad parameters, data faults, checkpoint faults, interruption and concurrency.
 
 Each case asserts the exact outcome: which error, that it names the field or file, that nothing committed changed,
-that no unverified byte was loaded. Test names start with the kind of fault (the README's table counts them).
+that no unverified byte was loaded. Test names start with the kind of fault (results/README.md's fault-suite table
+counts them).
 """
 import contextlib
 import dataclasses

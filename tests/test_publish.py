@@ -38,7 +38,11 @@ def test_a_commands_section_is_written_into_results_readme_and_nowhere_else(tmp_
     results_readme = tmp_path / "README.md"
     results_readme.write_text("top\n<!-- search:begin -->\nold\n<!-- search:end -->\nbottom\n")
     monkeypatch.setattr(readme, "RESULTS_README", results_readme)
+    guide = readme.README.read_bytes()
     publish.publish_section("search", "| new |")
     assert results_readme.read_text() == "top\n<!-- search:begin -->\n| new |\n<!-- search:end -->\nbottom\n"
+    assert readme.README.read_bytes() == guide
     with pytest.raises(ValueError, match="no <!-- schedulers:begin -->"):
         publish.publish_section("schedulers", "x")
+    with pytest.raises(ValueError, match="'results' is not a section a command writes"):
+        publish.publish_section("results", "x")  # the README's results table comes from the store alone

@@ -30,7 +30,7 @@ from utils.variants import ablation
 def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print,
                  command=None):
     """Run the missing (variant, seed) pairs of `stem`'s ablation, adding each record to `path` as it ends (and,
-    for the store's own file, rebuilding the README's provenance). command: what the records name.
+    for the store's own file, rebuilding the provenance in results/README.md). command: what the records name.
 
     Returns every record in `path` afterwards; a run that failed is logged and leaves no record."""
     plan = ablation(stem)

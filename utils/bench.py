@@ -13,8 +13,8 @@ The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 me
 
 --speedrun measures the speedrun's figure (utils.speedrun): 05's recipe and 07's, whole runs on the same seeds
 (at least 3), alternating; the last line is `ratio <07/05>`, the median over pairs of 07's fit() time over 05's.
-Every run's record goes to results/07_speedrun.bench.json (replaced once all pairs are measured) and the README's
-speedrun section.
+Every run's record goes to results/07_speedrun.bench.json (replaced once all pairs are measured) and
+results/README.md's speedrun section.
 
 --recipes times what 05's every-seed ingredients cost: one whole epoch of fit() (training, the average's BatchNorm
 recomputation, evaluation) with 05's first recipe and with its recipe, alternating, `--repeats` times each.

@@ -79,10 +79,10 @@ STEP_LR_07 = {
                                                 strided_192_step_schedule(0.1, 6, 9)),
 }
 
-# 06's searches look for a net under 3,600 parameters that holds on every seed. Its nets fit their training images
-# no better than their test images, so they are short of capacity, not of regularisation. First: wider convs after
-# the pool with one conv's weights applied at several depths (utils.models.smallest, shared=True), against 06's 3,948
-# recipe itself, which sets the validation split's scale
+# 06's searches look for a net under 3,600 parameters that holds on every seed. A net this small is short of
+# capacity rather than of regularisation, so: wider convs after the pool with one conv's weights applied at several
+# depths (utils.models.smallest, shared=True), against 06's 3,948 recipe itself, which sets the validation split's
+# scale
 SEARCH_06 = {
     "recipe-06": (RECIPE_NAME_06, {}),
     "shared-14": ("4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",

@@ -16,6 +16,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from utils.config import RunConfig
 from utils.deskew import Deskew
 from utils.models import MODELS, build, count_parameters  # noqa: F401 (notebooks import count_parameters here)
 from utils.recipes import RECIPES
@@ -148,10 +149,9 @@ def model_named(name):
     a model name the model with its default build arguments."""
     stems = [stem for stem in RECIPES if name in (stem, stem.split("_", 1)[0])]
     if stems:
-        recipe = RECIPES[stems[0]]
-        arguments = recipe.get("model_args", {})
-        shown = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
-        return build(recipe["model"], **arguments), f"{recipe['model']}({shown}), notebook {stems[0]}'s net"
+        config = RunConfig.from_recipe(stems[0], device="cpu")
+        shown = ", ".join(f"{key}={value!r}" for key, value in config.model_args.items())
+        return build(config.model, **config.model_args), f"{config.model}({shown}), notebook {stems[0]}'s net"
     return build(name), f"{name}, with its default build arguments"
 
 

@@ -5,10 +5,10 @@ parameters cell, which names the run's folder, and the machine's paths in its me
 notebooks/<stem>.ipynb, so that Run All on a fresh clone writes nothing a user did not ask for; a note in the
 injected cell's place names the command and any parameter it changed. Its record and model go to the store
 (results/), its figures to readme_images/. A seed of a sweep joins its recipe's seeds file.
-After either, the README's generated sections are rebuilt. Each file is written atomically, under one lock, so
-runners that finish together publish one after the other, never interleaved.
+After either, the generated sections of the README and results/README.md are rebuilt. Each file is written
+atomically, under one lock, so runners that finish together publish one after the other, never interleaved.
 
-Standard library only at import: the README's figure loads matplotlib when it is drawn.
+Standard library only at import: the seeds figure loads matplotlib when it is drawn.
 """
 import contextlib
 
@@ -65,19 +65,21 @@ def publish_notebook_run(outcome):
 
 
 def publish_seed_run(stem, record, log):
-    """Add a sweep's finished seed to results/<stem>.seeds.json and rebuild the README."""
+    """Add a sweep's finished seed to results/<stem>.seeds.json and rebuild the generated sections."""
     with publishing():
         add_seed_record(stem, record, log)
         refresh_readme()
 
 
 def refresh_published():
-    """Rebuild the README's generated sections from the store (after records were added outside publishing)."""
+    """Rebuild the generated sections (README, results/README.md) from the store, after records were added outside
+    publishing."""
     with publishing():
         refresh_readme()
 
 
 def publish_section(name, body):
-    """Write one README section that a command builds itself (a search's ranking, the schedulers compared)."""
+    """Write one section of results/README.md that a command builds itself (a search's ranking, the schedulers
+    compared)."""
     with publishing():
         rewrite_section(name, body)

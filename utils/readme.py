@@ -1,6 +1,6 @@
 """Rebuild the generated parts (between <!-- NAME:begin --> and <!-- NAME:end -->) of the README and of
 results/README.md from results/: the README shows the results table and the Colab links, results/README.md the
-seeds tables, the provenance, the speedrun and what the search command writes (SECTIONS)."""
+seeds tables, the provenance, the speedrun and what the search command writes."""
 import re
 
 from utils.files import atomic_write
@@ -12,9 +12,10 @@ from utils.tables import provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
 SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio
-# section: the file it stands in ("readme" or "results"); search and schedulers are written by utils.search
-SECTIONS = {"results": "readme", "colab": "readme", "seeds": "results", "provenance": "results",
-            "speedrun": "results", "search": "results", "schedulers": "results"}
+# what refresh_readme builds from the store, by the file each section stands in: the README or results/README.md
+STORE_SECTIONS = {"results": "readme", "colab": "readme", "seeds": "results", "provenance": "results",
+                  "speedrun": "results"}
+COMMAND_SECTIONS = ("search", "schedulers")  # in results/README.md, written by utils.search (rewrite_section)
 
 
 def ci_badge():
@@ -40,15 +41,18 @@ def replace_section(text, name, body, where="README"):
 
 
 def rewrite_section(name, body, results_readme=None):
-    """Replace one generated section of results/README.md (one a command writes itself, not from the store)."""
+    """Replace one generated section of results/README.md that a command writes itself, not the store (the search's
+    ranking, the schedulers compared)."""
+    if name not in COMMAND_SECTIONS:
+        raise ValueError(f"{name!r} is not a section a command writes; those are {list(COMMAND_SECTIONS)}")
     results_readme = results_readme or RESULTS_README
     text = replace_section(results_readme.read_text(), name, body, str(results_readme))
     atomic_write(results_readme, lambda file: file.write(text.encode()))
 
 
 def generated_sections(results_dir, seeds):
-    """{section: its body} for every section built from the store (all of SECTIONS but the search command's);
-    seeds: the store's seeds files ({title: records}, utils.store.seeds_files)."""
+    """{section: its body} for each of STORE_SECTIONS; seeds: the store's seeds files ({title: records},
+    utils.store.seeds_files)."""
     stems = notebook_stems()
     singles = [r for s in stems for r in records_in(single_path(s, results_dir)) if not r["smoke"]]
     files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
@@ -61,14 +65,15 @@ def generated_sections(results_dir, seeds):
     }
 
 
-def refresh_readme(readme=README, results_readme=RESULTS_README, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
-    """Rewrite the store's sections of the README and of results/README.md, each file atomically, and draw the
-    seeds figure (images_dir/seeds.png) from the seeds files."""
+def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
+    """Rewrite the store's sections (STORE_SECTIONS) of the README and of results/README.md, each file atomically,
+    and draw the seeds figure (images_dir/seeds.png) from the seeds files."""
+    readme, results_readme = readme or README, results_readme or RESULTS_README
     texts = {"readme": (readme, readme.read_text()), "results": (results_readme, results_readme.read_text())}
     seeds = seeds_files(results_dir)
     for name, body in generated_sections(results_dir, seeds).items():
-        path, text = texts[SECTIONS[name]]
-        texts[SECTIONS[name]] = (path, replace_section(text, name, body, str(path)))
+        path, text = texts[STORE_SECTIONS[name]]
+        texts[STORE_SECTIONS[name]] = (path, replace_section(text, name, body, str(path)))
     if seeds:
         from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
 

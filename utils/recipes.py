@@ -254,8 +254,8 @@ VARIANTS_05 = {
     "no-weight-decay": ("without weight decay", {"weight_decay": 0.0}),
 }
 
-# 07's first recipe with one thing changed: shorter, cleaner, steadier, smaller steps (07's first ablation, on seed 1,
-# and its first search's candidates)
+# 07's first recipe with one thing changed: shorter, cleaner, steadier, smaller steps (07's first ablation, and its
+# first search's candidates)
 FIRST_VARIANTS_07 = {
     "base": ("base", {}),
     "7-epochs": ("7 epochs", {"epochs": 7}),

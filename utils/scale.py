@@ -23,7 +23,7 @@ from utils.provenance import PROVENANCE_ENV
 RETRIES = 2  # a run whose worker dies is started again at most this often; a run that raises is not retried
 CPUS_PER_RUN = 1  # one thread per run: these narrow convolutions scale poorly across threads, so runs side by side
 # finish more runs per hour than the same cores shared by one run; and 1-thread runs repeat on any machine's cores
-GPU_SHARE = 0.33  # three small runs share a GPU: three 06 runs at once on an H200 took ~95 s each, 63 s alone
+GPU_SHARE = 0.33  # three small runs share a GPU: one run of these nets leaves most of it idle
 SHIPPED_EXCLUDES = [".git", "data", "runs", "readme_images", "**/__pycache__", ".pytest_cache",
                     "**/.ipynb_checkpoints"]  # what workers do not need of the checkout; they get MNIST themselves
 # the CPU kernels a run's numbers depend on, and the command and code its record names: workers use the driver's

@@ -8,7 +8,7 @@ median over pairs. Every run is a whole run of its recipe (both also judged by t
 (kind 'bench') joins results/07_speedrun.bench.json, which holds one command's pairs: `python -m utils.bench
 --speedrun` replaces it when it has measured them all.
 
-Standard library only at import: the README reads the ratio from the store without torch.
+Standard library only at import: results/README.md's table reads the ratio from the store without torch.
 """
 import statistics
 
@@ -39,7 +39,7 @@ def ratio(records):
 
 
 def speedrun_table(records):
-    """The README's speedrun section: one row per pair, then the ratio, the machine and the command."""
+    """results/README.md's speedrun section: one row per pair, then the ratio, the machine and the command."""
     pairs = pairs_of(records)
     if not pairs:
         return "_No speedrun measurement yet: `python -m utils.bench --speedrun`._"

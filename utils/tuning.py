@@ -25,7 +25,7 @@ from utils.run import Job
 
 SCHEDULERS = ("asha", "median", "none")
 METRIC = "val_acc"  # what every trial reports after each epoch, and the schedulers compare (higher is better)
-GRACE_EPOCHS = 2  # no trial stops before this many epochs (README, Searching without the test set: measured)
+GRACE_EPOCHS = 2  # no trial stops before this many epochs (results/README.md, Searching without the test set)
 REDUCTION_FACTOR = 2  # ASHA keeps the better 1/2 at each of its milestones
 MEDIAN_SAMPLES = 3  # the median rule compares a trial once this many others reached its epoch
 
