@@ -4,16 +4,17 @@ import re
 import pytest
 import torch
 
-from utils import ablation
 from utils.config import RunConfig
 from utils.files import read_json, write_json
+from utils.lab import ablation
+from utils.lab.ablation_plans import ABLATIONS, NOTEBOOK_NAME_06, RECIPE_NAME_06
+from utils.lab.scale import Resources, SchedulingError
+from utils.lab.variants import ablation as ablation_of
+from utils.lab.variants import load_ablation
 from utils.models import build, count_parameters
-from utils.recipes import ABLATIONS, NOTEBOOK_NAME_06, RECIPE_NAME_06, RECIPES
-from utils.scale import Resources, SchedulingError
-from utils.store import ablation_path, records_in
+from utils.recipes import RECIPES
+from utils.results import ablation_path, records_in
 from utils.tables import ablation_table
-from utils.variants import ablation as ablation_of
-from utils.variants import load_ablation
 
 
 @pytest.mark.parametrize("stem", list(ABLATIONS))

@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from utils import bench, speedrun
+from utils.lab import bench, speedrun
 from utils.recipes import RECIPE_07
 
 
@@ -28,11 +28,11 @@ def test_recipe_cost_times_both_recipes_alternately(small_mnist, capsys):
 
 
 def bench_record(stem, seed, fit_seconds, reached=True):
-    """A speedrun bench record, as far as utils.speedrun reads one."""
+    """A speedrun bench record, as far as utils.lab.speedrun reads one."""
     return {"notebook": stem, "seed": seed, "fit_seconds": fit_seconds, "target_reached": reached,
             "test_acc": [99.0, 99.45, 99.41 if reached else 99.38, 99.5], "gpu": None, "device": "cpu",
             "cpu_capability": "AVX2", "threads": 2, "cpu": "AMD EPYC", "torch": "2.14.1",
-            "code": {"commit": "0123456789", "dirty": False}, "command": "python -m utils.bench --speedrun"}
+            "code": {"commit": "0123456789", "dirty": False}, "command": "python -m utils.lab.bench --speedrun"}
 
 
 def test_the_speedrun_ratio_is_the_median_over_pairs_of_07_over_05():
@@ -44,7 +44,8 @@ def test_the_speedrun_ratio_is_the_median_over_pairs_of_07_over_05():
     assert speedrun.ratio(records) == 0.4 and speedrun.ratio(records[:1]) is None
     table = speedrun.speedrun_table(records)
     assert "| 2 | 50.0 | 99.41 % | 25.0 | 99.38 % (missed) | 0.500 |" in table
-    assert "**Ratio 0.400** (median over 3 pairs; cpu AVX2 ×2" in table and "`python -m utils.bench --speedrun`" in table
+    assert "**Ratio 0.400** (median over 3 pairs; cpu AVX2 ×2" in table
+    assert "`python -m utils.lab.bench --speedrun`" in table
 
 
 def test_the_speedrun_needs_three_pairs_and_measures_both_recipes_alternately(monkeypatch, capsys):
@@ -58,7 +59,7 @@ def test_the_speedrun_needs_three_pairs_and_measures_both_recipes_alternately(mo
         record = bench_record(notebook, config.seed, 100.0 if notebook == "05_garam_masala" else 35.0)
         return types.SimpleNamespace(record=record)
 
-    monkeypatch.setattr("utils.run.train", train)
+    monkeypatch.setattr("utils.lab.training.train", train)
     records = speedrun.measure([4, 5, 6], "cpu", "data", log=lambda *args, **kwargs: None)
     assert [(stem, seed) for stem, seed, _ in ran] == [("05_garam_masala", 4), ("07_speedrun", 4),
                                                        ("07_speedrun", 5), ("05_garam_masala", 5),

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from utils.deskew import Deskew
-from utils.inspect import receptive_field
+from utils.inspection import receptive_field
 from utils.models import build, count_parameters
 
 BACKGROUND, INK = -0.4242, 2.8215  # MNIST's 0 and 255 after normalisation

@@ -328,7 +328,7 @@ def tracked_state():
 
 def start_runner(*arguments):
     # Ctrl-C's default action, as in a terminal: a test run started in the background inherits SIGINT ignored
-    return subprocess.Popen([sys.executable, "-m", "utils.series", "run", *arguments], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "utils.lab.series", "run", *arguments], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

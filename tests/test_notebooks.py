@@ -12,10 +12,10 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from utils import series
 from utils.config import ConfigError, RunConfig
 from utils.data import mnist
 from utils.engine import build_model, fit
+from utils.lab import series
 from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, ROOT, notebook_stems
 from utils.recipes import INGREDIENTS, RECIPES
 from utils.tables import recipe_table
@@ -121,7 +121,7 @@ def test_a_published_notebook_holds_no_runner_residue(stem):
     assert not [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert not {"input_path", "output_path", "parameters"} & set(notebook.metadata.get("papermill", {}))
     assert not [path for path in MACHINE_PATHS if path in text]
-    assert any(c.cell_type == "markdown" and c.source.startswith("*Published run:* `python -m utils.series run")
+    assert any(c.cell_type == "markdown" and c.source.startswith("*Published run:* `python -m utils.lab.series run")
                for c in notebook.cells)
 
 

@@ -2,6 +2,7 @@
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -12,6 +13,7 @@ import torch
 from utils.config import RunConfig
 from utils.engine import History
 from utils.project import ROOT
+from utils.provenance import UTILS_DIR, current_command, utils_hash
 from utils.report import metrics_record
 from utils.tables import machine_short
 
@@ -53,3 +55,26 @@ def test_machine_fields_a_record_never_had_show_as_unknown_in_the_tables():
     assert machine_short({"device": "cpu", "gpu": None, "cpu_capability": None, "threads": None}) == "cpu ? ×?"
     assert machine_short({"device": "cuda", "gpu": "NVIDIA H200", "cpu_capability": "AVX512", "threads": 16}) == \
         "NVIDIA H200"
+
+
+def test_the_code_hash_covers_the_lab_and_the_textbook(tmp_path):
+    """utils_sha256 names the code that made a record: a change in any module, the lab's included, changes it."""
+    copy = tmp_path / "utils"
+    shutil.copytree(UTILS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = utils_hash(copy)
+    assert before == utils_hash(UTILS_DIR)
+    for module in ("lab/store.py", "models.py"):
+        original = (copy / module).read_bytes()
+        (copy / module).write_bytes(original + b"\n# changed\n")
+        assert utils_hash(copy) != before, module
+        (copy / module).write_bytes(original)
+    assert utils_hash(copy) == before
+
+
+def test_a_command_recorded_under_its_old_name_reads_under_todays():
+    assert (current_command("python -m utils.series run 05 --seeds 0-9")
+            == "python -m utils.lab.series run 05 --seeds 0-9")
+    assert current_command("python -m utils.search 07 --only stride") == "python -m utils.lab.search 07 --only stride"
+    for unchanged in ("python -m utils.lab.ablation 05", "python -m utils.inspection 06", "python -m pytest",
+                      "Jupyter: notebooks/05_garam_masala.ipynb", None):
+        assert current_command(unchanged) == unchanged

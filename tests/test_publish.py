@@ -1,11 +1,11 @@
-"""Publishing (utils.publish): the published notebook keeps no trace of the run's machine, a command's section
+"""Publishing (utils.lab.publish): the published notebook keeps no trace of the run's machine, a command's section
 lands in results/README.md."""
 import json
 
 import nbformat
 import pytest
 
-from utils import publish, readme
+from utils.lab import publish, readme
 
 
 def executed_notebook(path):
@@ -24,12 +24,12 @@ def executed_notebook(path):
 
 def test_the_injected_cell_becomes_one_note_and_no_machine_path_is_kept(tmp_path):
     executed_notebook(tmp_path / "05.ipynb")
-    text = publish.published_notebook(tmp_path / "05.ipynb", "python -m utils.series run 05 -p epochs 5")
+    text = publish.published_notebook(tmp_path / "05.ipynb", "python -m utils.lab.series run 05 -p epochs 5")
     assert "/tmp/" not in text and "/work/" not in text
     cells = nbformat.reads(text, as_version=4).cells
     assert [c.source for c in cells if c.cell_type == "markdown"] == [
-        "*Published run:* `python -m utils.series run 05 -p epochs 5`, with `epochs = 5`, `seed = 1` instead of the "
-        "values above."]  # the old note is gone; where files went and smoke are not the run's recipe
+        "*Published run:* `python -m utils.lab.series run 05 -p epochs 5`, with `epochs = 5`, `seed = 1` instead of "
+        "the values above."]  # the old note is gone; where files went and smoke are not the run's recipe
     assert [c.source for c in cells if c.cell_type == "code"] == ["epochs = 15", "print(epochs)"]
     assert json.loads(text)["metadata"]["papermill"] == {"duration": 12.5}
 

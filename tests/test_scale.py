@@ -6,12 +6,14 @@ import sys
 import pytest
 from ray import cloudpickle  # the copy Ray pickles tasks with
 
-from utils import ablation, series, store, sweep
+from utils import results
 from utils.config import RunConfig
 from utils.files import read_json, write_json
+from utils.lab import store
+from utils.lab import ablation, series, sweep
+from utils.lab.scale import Pool, Resources, SchedulingError, set_threads
+from utils.lab.training import Job, train_job
 from utils.recipes import RECIPES
-from utils.run import Job, run_job
-from utils.scale import Pool, Resources, SchedulingError, set_threads
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module by name
 
@@ -32,11 +34,11 @@ def test_runs_on_ray_give_exactly_the_numbers_of_the_same_runs_made_here(mnist_d
     jobs = [smoke_run(seed, mnist_dir) for seed in (0, 1)]
     with Pool(Resources(cpus_per_run=1), runs=len(jobs)) as pool:
         assert not pool.local
-        on_ray = {f.job.config["seed"]: f for f in pool.run(run_job, jobs)}
+        on_ray = {f.job.config["seed"]: f for f in pool.map(train_job, jobs)}
     threads = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
     try:
         set_threads(1)
-        here = {job.config["seed"]: run_job(job) for job in jobs}
+        here = {job.config["seed"]: train_job(job) for job in jobs}
     finally:
         set_threads(threads or os.cpu_count())
     for seed, finished in on_ray.items():
@@ -54,7 +56,7 @@ def test_a_two_node_cluster_runs_them_on_both_nodes(mnist_dir):
         cluster.add_node(num_cpus=1)
         jobs = [smoke_run(seed, mnist_dir) for seed in (0, 1)]
         with Pool(Resources(address=cluster.address), runs=len(jobs)) as pool:
-            finished = pool.run(run_job, jobs)
+            finished = pool.map(train_job, jobs)
         assert not any(f.error for f in finished)
         assert len({f.node for f in finished}) == 2  # one CPU per node: the two runs cannot share a node
     finally:
@@ -67,7 +69,7 @@ def killed_once(job):
     if not os.path.exists(marker):
         open(marker, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
-    return run_job(job)
+    return train_job(job)
 
 
 def fails(job):
@@ -75,7 +77,7 @@ def fails(job):
 
 
 def dispatch(job):
-    return {"killed once": killed_once, "fails": fails}.get(job.variant, run_job)(job)
+    return {"killed once": killed_once, "fails": fails}.get(job.variant, train_job)(job)
 
 
 @pytest.mark.slow
@@ -84,7 +86,7 @@ def test_a_killed_worker_is_retried_and_a_failing_run_stops_no_other(mnist_dir, 
     killed.config["marker"] = str(tmp_path / "first attempt")
     jobs = [killed, smoke_run(1, mnist_dir, "fails"), smoke_run(2, mnist_dir)]
     with Pool(Resources(cpus_per_run=1), runs=len(jobs)) as pool:
-        finished = {f.job.variant: f for f in pool.run(dispatch, jobs)}
+        finished = {f.job.variant: f for f in pool.map(dispatch, jobs)}
     assert (tmp_path / "first attempt").exists()  # it did die once ...
     assert not finished["killed once"].error and finished["killed once"].result["seed"] == 0  # ... and then ran
     assert finished["fails"].error == "ValueError: this run fails by itself (seed 1)"
@@ -126,7 +128,7 @@ def test_an_interrupted_ablation_keeps_what_finished_and_its_rerun_skips_it(mnis
 
 
 def test_a_seeds_sweep_skips_the_seeds_it_has_and_keeps_one_kind_of_device(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
     stem = "05_garam_masala"
 
     def record(seed, device="cpu", **changes):

@@ -5,20 +5,20 @@ import os
 import pytest
 import torch
 
-from utils import candidates, search
 from utils.config import RunConfig
 from utils.data import VALIDATION_PER_CLASS, load_mnist, load_validation_split, normalise, validation_indices
 from utils.files import read_json, write_json
+from utils.lab import candidates, search
+from utils.lab.ranking import finished, rank_agreement, ranking, search_cost
+from utils.lab.scale import Resources
+from utils.lab.store import add_trial_record
+from utils.lab.training import train
+from utils.lab.tuning import make_scheduler
 from utils.metrics import PARAM_LIMIT
 from utils.mnist import MnistDataError, load_raw, part_files, raw_dir
 from utils.models import build, count_parameters
-from utils.ranking import finished, rank_agreement, ranking, search_cost
-from utils.recipes import RECIPE_05
-from utils.run import train
 from utils.project import RESULTS_README
-from utils.scale import Resources
-from utils.store import add_trial_record
-from utils.tuning import make_scheduler
+from utils.recipes import RECIPE_05
 
 # 3 epochs on 5,000 of the 50,000 training images, evaluated on 2,000 of the validation images: seconds per trial
 SMOKE_BASE = {**RECIPE_05, "smoke": True, "ema_decay": 0.0, "recalibrate_average": False, "clean_epochs": 0}
@@ -163,11 +163,24 @@ def test_a_search_keeps_its_stopped_trial_beside_another_searchs_finished_one_an
                 "config": config}
 
     path = tmp_path / "search.json"
-    add_trial_record(path, trial("python -m utils.search 05 --scheduler none", 3))
-    add_trial_record(path, trial("python -m utils.search 05", 1))  # stopped early by another search
+    add_trial_record(path, trial("python -m utils.lab.search 05 --scheduler none", 3))
+    add_trial_record(path, trial("python -m utils.lab.search 05", 1))  # stopped early by another search
     assert sorted(r["epochs"] for r in read_json(path)) == [1, 3]
-    add_trial_record(path, trial("python -m utils.search 05", 2))  # the same search again
+    add_trial_record(path, trial("python -m utils.lab.search 05", 2))  # the same search again
     assert sorted(r["epochs"] for r in read_json(path)) == [2, 3]
+    add_trial_record(path, trial("python -m utils.search 05 --scheduler none", 4))  # before the lab had a folder
+    add_trial_record(path, trial("python -m utils.lab.search 05 --scheduler none", 5))  # ... the same search
+    assert sorted(r["epochs"] for r in read_json(path)) == [2, 5]
+
+
+def test_a_search_recorded_under_the_commands_old_name_is_one_search_with_its_new_name(small_search, tmp_path):
+    plan = search.search_plan(small_search)
+    old, new = "python -m utils.search 05 --scheduler none", "python -m utils.lab.search 05 --scheduler none"
+    records = [{"variant": "peak-0.1", "seed": seed, "device": "cpu", "command": command,
+                "config": plan.config("peak-0.1", seed=seed).to_dict()} for seed, command in ((0, old), (1, new))]
+    write_json(records, tmp_path / "search.json")
+    assert {key: len(found) for key, found in search.searches(small_search, tmp_path / "search.json").items()} == {
+        ("cpu", new): 2}
 
 
 def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean():

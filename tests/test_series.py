@@ -6,18 +6,19 @@ import nbformat
 import pytest
 import torch
 
-from utils import series
 from utils.config import RunConfig
 from utils.data import SMOKE_TEST_SAMPLES, load_mnist
 from utils.engine import evaluate
-from utils.execute import execute
 from utils.experiment import experiment_of
+from utils.lab import series
+from utils.lab.execute import execute
+from utils.lab.readme import refresh_readme
+from utils.lab.training import train
 from utils.project import (GITHUB_REPO, NOTEBOOKS_DIR, README, REPO_URL, RESULTS_README, ROOT, RUNS_DIR,
                            notebook_stems)
-from utils.readme import refresh_readme
 from utils.recipes import RECIPES
 from utils.report import load_run_model
-from utils.run import train
+from utils.results import published_section
 from utils.tables import epoch_times, seeds_table
 
 PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
@@ -86,22 +87,23 @@ def test_parse_value_and_refusals():
     assert series.parse_value("15") == 15 and series.parse_value("0.1") == 0.1
     assert series.parse_value("True") is True and series.parse_value("cpu") == "cpu"
     with pytest.raises(series.RequestError, match="has no parameter 'epochz'"):
-        series.run(["05"], overrides={"epochz": 3})
+        series.run_series(["05"], overrides={"epochz": 3})
     with pytest.raises(series.RequestError, match="-p smoke: the runner sets smoke itself: use --smoke"):
-        series.run(["05"], overrides={"smoke": True})
+        series.run_series(["05"], overrides={"smoke": True})
     with pytest.raises(series.RequestError, match="every run gets its own folder under runs/"):
-        series.run(["05"], overrides={"output_dir": "/tmp/out"})
+        series.run_series(["05"], overrides={"output_dir": "/tmp/out"})
     with pytest.raises(series.RequestError, match="not both"):
-        series.run(["05"], seeds=[0, 1], overrides={"seed": 3})
+        series.run_series(["05"], seeds=[0, 1], overrides={"seed": 3})
 
 
 @pytest.mark.slow
 def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothing(mnist_dir):
-    """... and each notebook's steps, cell by cell, give the numbers of utils.run.train with the same config."""
+    """... and each notebook's steps, cell by cell, give the numbers of utils.lab.training.train with the same
+    config."""
     committed = {p: digest(p) for p in NOTEBOOKS_DIR.parent.glob("[nr]*s/*.*")}  # notebooks/ and results/
     threads = torch.get_num_threads()
-    outcomes = series.run(smoke=True, overrides={"epochs": 1}, log=lambda line: None,
-                          command="python -m utils.series run --smoke -p epochs 1")
+    outcomes = series.run_series(smoke=True, overrides={"epochs": 1}, log=lambda line: None,
+                          command="python -m utils.lab.series run --smoke -p epochs 1")
     assert [o.stem for o in outcomes] == notebook_stems() and not any(o.error for o in outcomes)
     for outcome in outcomes:
         record, folder = outcome.record, outcome.notebook.parent
@@ -116,7 +118,7 @@ def test_smoke_run_executes_every_notebook_keeps_each_model_and_publishes_nothin
         assert evaluate(model, data.test_images, data.test_labels)["acc"] == record["test_acc"][-1], outcome.stem
         assert config.experiment() == RunConfig(**record["config"]).experiment()
         assert record["format"] == 2 and record["kind"] == "notebook" and record["code"]["utils_sha256"]
-        assert record["command"] == "python -m utils.series run --smoke -p epochs 1"  # the runner's, via the kernel
+        assert record["command"] == "python -m utils.lab.series run --smoke -p epochs 1"  # the runner's, via the kernel
         torch.set_num_threads(record["threads"])  # the kernel's: the thread count moves the last digits
         try:
             direct = train(RunConfig.from_recipe(outcome.stem, epochs=1, smoke=True, device="cpu",
@@ -160,19 +162,22 @@ def test_readme_tables_come_from_the_results(tmp_path):
     missed = {**record, "seed": 0, "test_acc": [99.0] * 12 + [99.38, 99.45, 99.5], "target_reached": False,
               "first_epoch_at_target": 14}
     (results / "05_garam_masala.first-recipe.seeds.json").write_text(json.dumps([missed, record]))
-    ablation = {**record, "variant": "base", "command": "python -m utils.ablation 05 --seeds 0",
-                "code": {"commit": "abcdef0123", "dirty": True, "utils_sha256": "feed"}}
+    ablation = {**record, "variant": "base", "command": "python -m utils.ablation 05 --seeds 0",  # its old name
+                "code": {"commit": "abcdef0123", "dirty": True, "utils_sha256": "feed"},
+                "config": RunConfig.from_recipe("05_garam_masala", seed=1).to_dict(), "best_test_acc": 99.5}
     (results / "05_ablation.json").write_text(json.dumps([ablation]))  # not a notebook's result: not read as one
     readme, results_readme = tmp_path / "README.md", results / "README.md"
     readme.write_text("top\n<!-- results:begin -->\nold\n<!-- results:end -->\n<!-- colab:begin -->\n"
                       "<!-- colab:end -->\nbottom\n")
     results_readme.write_text("top\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\n<!-- provenance:begin -->\n"
-                              "<!-- provenance:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\nbottom\n")
+                              "<!-- provenance:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\n"
+                              + "".join(f"<!-- ablation-{nn}:begin -->\n<!-- ablation-{nn}:end -->\n"
+                                        for nn in ("05", "06", "07")) + "bottom\n")
     refresh_readme(readme, results_readme, results, tmp_path)
     guide, text = readme.read_text(), results_readme.read_text()
     for written in (guide, text):
         assert "old" not in written and written.startswith("top\n") and written.endswith("bottom\n")
-    assert "_No speedrun measurement yet: `python -m utils.bench --speedrun`._" in text  # no bench file here
+    assert "_No speedrun measurement yet: `python -m utils.lab.bench --speedrun`._" in text  # no bench file here
     assert "| 7,536 | 15 | 1 | 99.50 % | 99.41 % | 13 | yes | 10.0 | cpu ? ×2 | unknown |" in guide
     assert guide.count("| 7,536 |") == 1  # the ablation's record is not a published run
     assert ("**05_garam_masala**, `garam_masala`, 7,536 parameters, 15 epochs, cpu ? ×2, code unknown: 2 of 2 "
@@ -182,7 +187,12 @@ def test_readme_tables_come_from_the_results(tmp_path):
     assert "lowest 99.38 %; first epoch ≥ 99.4 %: median 13.5." in text
     assert text.index("**05_garam_masala**") < text.index("**05_garam_masala (first recipe)**")
     assert "| `results/05_garam_masala.json` | 1 | `unknown` | unknown | cpu ? ×2 |" in text
-    assert "| `results/05_ablation.json` | 1 | `python -m utils.ablation 05 --seeds 0` | abcdef0+ | cpu ? ×2 |" in text
+    assert ("| `results/05_ablation.json` | 1 | `python -m utils.lab.ablation 05 --seeds 0` | abcdef0+ | cpu ? ×2 |"
+            in text)  # the command under today's name
+    assert published_section("ablation-05", results_readme).splitlines()[2].startswith(
+        "| base | 7,536 | 1 | 99.41 % | 99.41 % | 99.50 % | 1/1 | +0.00 |")  # the ablation's current record
+    assert published_section("ablation-06", results_readme) == (
+        "_No ablation runs yet: `python -m utils.lab.ablation 06 --seeds 0-4`._")
     assert "colab.research.google.com/github/" in guide
     assert f"[![CI](https://github.com/{GITHUB_REPO}/actions/workflows/ci.yml/badge.svg)]" in guide
     assert (tmp_path / "seeds.png").read_bytes()[:4] == b"\x89PNG"

@@ -4,9 +4,10 @@ import pytest
 from utils import experiment
 from utils.config import RunConfig
 from utils.engine import History
-from utils.report import RECORD_FIELDS, RECORD_FORMAT, metrics_record
-from utils.store import add_records, is_current, records_in, result_files
+from utils.lab.store import add_records, is_current
 from utils.project import RESULTS_DIR, notebook_stems
+from utils.report import RECORD_FIELDS, RECORD_FORMAT, metrics_record
+from utils.results import records_in, result_files
 
 RECIPE = RunConfig.from_recipe("05_garam_masala", seed=3, device="cpu")
 
@@ -82,7 +83,7 @@ def test_adding_records_replaces_the_same_run_and_keeps_the_others(tmp_path):
 
 def test_every_seeds_file_of_a_notebooks_recipe_holds_current_records_only():
     """results/<stem>.seeds.json is the recipe's table: a later sweep skips its seeds and adds to it."""
-    from utils.store import seeds_path
+    from utils.results import seeds_path
 
     for stem in notebook_stems():
         for record in records_in(seeds_path(stem)):

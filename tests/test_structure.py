@@ -7,10 +7,23 @@ import nbformat
 
 from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
-COMMANDS = {"utils.series", "utils.ablation", "utils.bench", "utils.search"}  # python -m ...: nothing else imports them
-TORCH_FREE = ["utils.series", "utils.sweep", "utils.cli", "utils.execute", "utils.publish", "utils.store",
-              "utils.experiment", "utils.provenance", "utils.scale", "utils.readme", "utils.tables", "utils.metrics",
-              "utils.recipes", "utils.files", "utils.project", "utils.ranking"]
+LAB = "utils.lab"
+COMMANDS = {f"{LAB}.series", f"{LAB}.ablation", f"{LAB}.bench", f"{LAB}.search"}  # python -m ...: nothing imports them
+TORCH_FREE = [f"{LAB}.series", f"{LAB}.sweep", f"{LAB}.cli", f"{LAB}.execute", f"{LAB}.publish", f"{LAB}.store",
+              f"{LAB}.scale", f"{LAB}.readme", f"{LAB}.ranking", "utils.results", "utils.experiment",
+              "utils.provenance", "utils.tables", "utils.metrics", "utils.recipes", "utils.files", "utils.project"]
+PACKAGE_DIR = ROOT / "utils"
+
+
+def module_name(path):
+    """'utils.lab.series' for utils/lab/series.py, 'utils.lab' for utils/lab/__init__.py."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules():
+    """{module name: path} of every Python file of the package, the lab's included."""
+    return {module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
 
 
 def imports_of(source):
@@ -18,15 +31,25 @@ def imports_of(source):
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("utils"):
-            found |= {node.module} if node.module != "utils" else {f"utils.{a.name}" for a in node.names}
+            found |= {node.module} if node.module not in ("utils", LAB) else {f"{node.module}.{a.name}"
+                                                                              for a in node.names}
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("utils.")}
     return found
 
 
 def import_graph():
-    return {f"utils.{path.stem}": imports_of(path.read_text()) for path in (ROOT / "utils").glob("*.py")
-            if path.stem != "__init__"}
+    return {name: imports_of(path.read_text()) for name, path in modules().items()}
+
+
+def in_lab(module):
+    return module == LAB or module.startswith(LAB + ".")
+
+
+def notebook_imports(stem):
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    source = "\n".join(c.source for c in cells if c.cell_type == "code")
+    return imports_of("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
 
 
 def test_no_module_imports_one_that_imports_it_back():
@@ -47,20 +70,42 @@ def test_no_utils_module_imports_a_command_module():
 
 def test_one_lock_helper_in_the_whole_package():
     """utils.files.file_lock is the only place that takes a file lock; everything else goes through it."""
-    takers = sorted(path.name for path in (ROOT / "utils").glob("*.py") if "fcntl" in path.read_text())
-    assert takers == ["files.py"]
+    takers = sorted(name for name, path in modules().items() if "fcntl" in path.read_text())
+    assert takers == ["utils.files"]
 
 
-def test_no_notebook_imports_a_command_module():
+def test_no_notebook_imports_a_lab_module():
     for stem in notebook_stems():
-        cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
-        source = "\n".join(c.source for c in cells if c.cell_type == "code")
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        assert not imports_of("\n".join(lines)) & COMMANDS, stem
+        assert sorted(m for m in notebook_imports(stem) if in_lab(m)) == [], stem
+
+
+def test_the_textbook_imports_nothing_of_the_lab():
+    """Nothing outside utils/lab/ imports it: every import of every textbook module, functions included."""
+    graph = import_graph()
+    assert {module: sorted(m for m in imported if in_lab(m)) for module, imported in graph.items()
+            if not in_lab(module) and any(in_lab(m) for m in imported)} == {}
+
+
+def test_the_textbook_and_what_the_notebooks_import_load_no_lab_module():
+    """Importing every textbook module, and what each notebook imports, loads nothing of utils.lab."""
+    textbook = sorted(m for m in modules() if not in_lab(m))
+    wanted = sorted(set(textbook) | {m for stem in notebook_stems() for m in notebook_imports(stem)})
+    code = f"import sys; import {', '.join(wanted)}; print(sorted(m for m in sys.modules if m.startswith('{LAB}')))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_structure_tests_see_the_lab():
+    """The graph these tests check holds the lab's modules and its imports of the textbook (a guard against a
+    scan that silently reads only the top folder)."""
+    graph = import_graph()
+    assert COMMANDS <= set(graph) and "utils.lab.store" in graph
+    assert "utils.results" in graph["utils.lab.store"]
 
 
 def test_the_runner_and_the_readme_tools_load_no_torch():
-    code = f"import sys; import {', '.join(TORCH_FREE)}; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    code = (f"import sys; import {', '.join(TORCH_FREE)}; "
+            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
 
@@ -68,5 +113,5 @@ def test_the_runner_and_the_readme_tools_load_no_torch():
 def test_the_readmes_module_table_names_every_module_once():
     text = (ROOT / "README.md").read_text().split("## The code", 1)[1]
     listed = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `utils/")]
-    assert sorted(listed) == sorted(f"utils/{path.name}" for path in (ROOT / "utils").glob("*.py")
+    assert sorted(listed) == sorted(path.relative_to(ROOT).as_posix() for path in PACKAGE_DIR.rglob("*.py")
                                     if path.name != "__init__.py")

@@ -7,7 +7,7 @@ from utils.tables import ALWAYS_SHOWN, code_short, escape, ingredient_value, pro
 RECORD = {"notebook": "06_smallest", "model": "smallest_silu", "params": 4605, "epochs": 15, "seed": 1,
           "best_test_acc": 99.47, "test_acc": [99.0] * 12 + [99.45, 99.47, 99.45], "first_epoch_at_target": 7,
           "target_reached": True, "epoch_seconds": [19.0, 21.0], "gpu": None, "device": "cpu",
-          "cpu_capability": "AVX2", "threads": 2, "command": "python -m utils.series run 06",
+          "cpu_capability": "AVX2", "threads": 2, "command": "python -m utils.lab.series run 06",
           "code": {"commit": "ad0ccdf1234", "dirty": False, "utils_sha256": "beef"}}
 
 
@@ -43,5 +43,5 @@ def test_a_value_with_a_bar_stays_in_its_cell():
     assert ingredient_value("augment", {"augment": {"rotate": 0.0, "shift": 0.1, "scale": 0.0}}) == "shift ±10%"
     assert ingredient_value("augment", {"augment": {}}) == "none"
     table = provenance_table({"results/a.json": [RECORD, {**RECORD, "command": "x | y", "code": None}]})
-    assert table.splitlines()[2] == ("| `results/a.json` | 2 | `python -m utils.series run 06`<br>`x \\| y` "
+    assert table.splitlines()[2] == ("| `results/a.json` | 2 | `python -m utils.lab.series run 06`<br>`x \\| y` "
                                      "| ad0ccdf, unknown | cpu AVX2 ×2 |")

@@ -1,10 +1,10 @@
 """Integration: real training on the full real MNIST, on the CPU."""
 import pytest
 
-from utils import series
 from utils.config import RunConfig
 from utils.data import load_mnist
 from utils.engine import build_model, fit
+from utils.lab import series
 from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
 
 
@@ -21,7 +21,7 @@ def test_seed_model_passes_95_percent_after_one_epoch_on_a_third_of_the_images(m
 @pytest.mark.slow
 def test_headline_notebook_reaches_the_target_in_a_full_run(mnist_dir):
     """Notebook 05, full schedule, through the runner: >= 99.40 % in each of its last 3 epochs, < 8,000 params."""
-    (outcome,) = series.run(["05"], publish=False, log=print)
+    (outcome,) = series.run_series(["05"], publish=False, log=print)
     assert not outcome.error, outcome.error
     record = outcome.record
     assert not record["smoke"] and record["epochs"] <= EPOCH_LIMIT and record["params"] < PARAM_LIMIT

@@ -1,6 +1,6 @@
 """The building block and one model per notebook, registered by name; earlier models stay so old notebooks re-run.
 
-Every model is one flat ``nn.Sequential`` of blocks, so the receptive-field tool (utils.inspect) can walk it.
+Every model is one flat ``nn.Sequential`` of blocks, so the receptive-field tool (utils.inspection) can walk it.
 Shape comments read ``in -> out (H x W x C), RF``; the RF tool's test checks them against the layers.
 """
 import torch.nn as nn
@@ -180,7 +180,7 @@ def garam_masala(downsample="pool"):
 @register("smallest")
 def smallest(blocks=((4, 8), (10, 10, 10, 10)), padding=0, squeeze=0, head="gap", dropout=0.0, activation="relu",
              separable=False, shared=False, deskew=False):
-    """06's small net with the knobs utils.ablation varies; with ReLU, the base of that ablation.
+    """06's small net with the knobs utils.lab.ablation varies; with ReLU, the base of that ablation.
 
     Defaults (3,948 parameters): 28x28x1 -> 26x26x4 (RF 3) -> 24x24x8 (RF 5) -> max-pool 12x12x8 (RF 6)
     -> 10x10x10 (RF 10) -> 8x8x10 (RF 14) -> 6x6x10 (RF 18) -> 4x4x10 (RF 22) -> GAP 1x1x10 (RF 28)
@@ -238,7 +238,7 @@ def smallest_silu(**changes):
     """06: `smallest` with SiLU after every BatchNorm instead of ReLU, as many parameters as with ReLU.
 
     Notebook 06 builds it with its recipe's model_args, 4-8 | 11-11-11-11 and every image deskewed first: 4,605
-    parameters (`python -m utils.inspect 06`); with `smallest`'s default layout it has 3,948.
+    parameters (`python -m utils.inspection 06`); with `smallest`'s default layout it has 3,948.
     With 4-11 channels per layer, ReLU zeroes about half of every narrow layer's outputs; SiLU passes a small
     negative part and its gradient.
     changes: any other knob of `smallest` (blocks, deskew, ...)."""

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from utils.project import environment_variable
 
 UTILS_DIR = Path(__file__).resolve().parent
 PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
+# the commands that moved into utils/lab/: a record names the command as it was typed then
+MOVED_COMMANDS = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
 
 
 def cpu_model():
@@ -56,10 +59,11 @@ def machine(device):
 
 
 def utils_hash(folder=UTILS_DIR):
-    """SHA-256 over the names and bytes of the package's Python files: the code, with or without git."""
+    """SHA-256 over the paths and bytes of the package's Python files, the lab's included: the code, with or
+    without git."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -86,6 +90,15 @@ def code_identity():
 def command_line(argv):
     """'python -m utils.<module> ARGS' as a user would type it again."""
     return shlex.join(["python", "-m", *argv])
+
+
+def current_command(command):
+    """`command` under today's module names: 'python -m utils.series run 05' -> 'python -m utils.lab.series run 05'.
+    A record keeps the command as it was typed; two records of one command compare through this."""
+    if not command:
+        return command
+    return re.sub(r"^python -m (utils\.[a-z_]+)(?=\s|$)", lambda m: f"python -m {MOVED_COMMANDS.get(m[1], m[1])}",
+                  command)
 
 
 def own_command(notebook=None):

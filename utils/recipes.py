@@ -1,10 +1,10 @@
-"""Every notebook's training recipe, as one literal each, and the ablations' variants of them, as plain data.
+"""Every notebook's training recipe, as one literal each, as plain data.
 
 A recipe is the RunConfig fields that define what a notebook trains (model, its build arguments in `model_args`,
 schedule, augmentation, ...), read top to bottom, one comment per ingredient where it first appears; where a run
 happens (device, data folder, seed, smoke mode) is left to the caller. Notebooks build their config with
-RunConfig.from_recipe(stem, ...); the ablations and the bench read from here too. Standard library only, so that any
-tool can read a recipe without torch.
+RunConfig.from_recipe(stem, ...); the lab's runs (seeds, ablations, searches, the bench) start from here too.
+Standard library only, so that any tool can read a recipe without torch.
 """
 
 # 01-04: the seed's training, the same for the four models: plain SGD with momentum, no schedule, no augmentation
@@ -100,17 +100,17 @@ INGREDIENTS = {
 }
 
 
-# What each recipe over seeds (a seeds table's title, utils.store.seeds_label) was chosen on, where the default below
+# What each recipe over seeds (a seeds table's title, utils.results.seeds_label) was chosen on, where the default below
 # does not say it all: every recipe made before the validation split existed was chosen by test accuracies.
 CHOSEN_ON_VALIDATION = {  # title: the search, or the judgements, that chose it
     "06_smallest": "the test set: its two ingredients' rows there (11 wide, and deskewed) each fell short of the "
-                   "bar, and it met it; the validation split (results/06_search.json: `python -m utils.search 06 "
+                   "bar, and it met it; the validation split (results/06_search.json: `python -m utils.lab.search 06 "
                    "--only wide-11-deskew ...`) ranked it 0.04 below 06's 3,948 recipe deskewed (results/README.md, "
                    "Notebook 06 over ten seeds)",
-    "06_smallest (deskewed cut)": "the validation split (results/06_search.json: `python -m utils.search 06 --only "
+    "06_smallest (deskewed cut)": "the validation split (results/06_search.json: `python -m utils.lab.search 06 --only "
                                   "deskew cut-deskew ...`, results/README.md, Searching without the test set)",
-    "07_speedrun": "the validation split (results/07_search.json: `python -m utils.search 07 --only stride-batch-192 "
-                   "...`, results/README.md, Searching without the test set)",
+    "07_speedrun": "the validation split (results/07_search.json: `python -m utils.lab.search 07 --only "
+                   "stride-batch-192 ...`, results/README.md, Searching without the test set)",
 }
 
 
@@ -127,157 +127,3 @@ def with_rules(recipe, changes):
     if "clean_epochs" not in changes and type(epochs) is int and type(clean) is int and clean > epochs >= 1:
         result["clean_epochs"] = epochs
     return result
-
-
-# What the ablations below and the searches (utils/candidates.py) start from and change: each variant and candidate
-# is a base with a few RunConfig fields changed.
-def layout(blocks, **more):
-    """RunConfig changes that give the model other build arguments (see utils.models.smallest)."""
-    return {"model_args": {"blocks": blocks, **more}}
-
-
-# 05's recipe without its four ingredients that cost no parameter (05's first recipe): GAP model, rotation, one cycle
-NO_PARAMETER_INGREDIENTS = ("clean_epochs", "ema_decay", "recalibrate_average", "weight_decay")
-FIRST_RECIPE_05 = {name: value for name, value in RECIPE_05.items() if name not in NO_PARAMETER_INGREDIENTS}
-# the base of 06's ablation: 05's first recipe at batch 32 with the `smallest` net (4-8 | 10-10-10-10, 3,948
-# parameters, ReLU)
-BASE_06 = dict(FIRST_RECIPE_05, model="smallest", batch_size=32, lr=0.05)
-# the SiLU recipe: the base plus three changes that cost no parameters
-SILU_RECIPE_CHANGES = dict(model="smallest_silu", clean_epochs=3, ema_decay=0.9995)
-# notebook 06's training on the base's layout (06's 3,948 recipe): the SiLU recipe, weight decay, the average's
-# BatchNorm statistics recomputed; 06's searches start from it
-RECIPE_CHANGES_06 = {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4, "recalibrate_average": True}
-RECIPE_3948_06 = {**BASE_06, **RECIPE_CHANGES_06}
-RECIPE_NAME_06 = "06's 3,948 recipe: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics " \
-                 "recomputed"
-WIDE_11_BLOCKS = RECIPE_06["model_args"]["blocks"]  # notebook 06's layout: 4,605 parameters with the deskewing
-CUT_BLOCKS = ((4, 8), (10, 10, 9, 8))  # its last two convs narrower: 3,580 parameters
-DESKEW = {"model_args": {"deskew": True}}  # every image deskewed by the model's first layer (utils.deskew)
-NOTEBOOK_NAME_06 = "notebook 06: 06's 3,948 recipe 11 wide after the pool, every image deskewed first: " \
-                   "4-8 | 11-11-11-11 (4,605)"
-
-# 07's first recipe: 05's recipe in 8 epochs at batch 256 (peak LR 0.2), the last 4 epochs unaugmented; the base of
-# 07's first ablation and of its searches
-FIRST_RECIPE_07 = {**RECIPE_05, "epochs": 8, "batch_size": 256, "lr": 0.2, "clean_epochs": 4}
-# cheaper fronts of 05's model with the same 7,536 parameters (utils.models.garam_masala)
-STRIDE, POOL_FIRST = {"model_args": {"downsample": "stride"}}, {"model_args": {"downsample": "pool-first"}}
-STRIDE_192 = {**STRIDE, "batch_size": 192, "lr": 0.15}
-STRIDE_192_LR_02 = {**STRIDE_192, "lr": 0.2}
-
-SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
-
-# Each ablation's variants: a short id, which records keep, and the title a table shows (free to reword), with the
-# RunConfig changes to the ablation's base, one idea each. The tables keep this order.
-VARIANTS_06 = {
-    "base": ("base", {}),
-    "wide-12-12-10": ("three wider convs after the pool: 4-8 | 12-12-10", layout(((4, 8), (12, 12, 10)))),
-    "pool-later": ("max-pool later (after 3 convs, RF 8)", layout(((4, 8, 10), (10, 10, 10)))),
-    "two-pools": ("two max-pools, padding 1: 4-8 | 10-10 | 10-10", layout(((4, 8), (10, 10), (10, 10)), padding=1)),
-    "squeeze-6": ("1x1 squeeze to 6 after the max-pool", {"model_args": {"squeeze": 6}}),
-    "fc-head": ("fully connected head instead of GAP", {"model_args": {"head": "fc"}}),
-    "separable-24": ("depthwise-separable convs after the pool, 24 wide", SEPARABLE_24),
-    "no-augment": ("no augmentation", {"augment": {}}),
-    "rotate-15": ("rotation ±15°", {"augment": {"rotate": 15.0}}),
-    "rotate-shift-scale": ("rotation ±7° + shift 10 % + scale 10 %",
-                           {"augment": {"rotate": 7.0, "shift": 0.1, "scale": 0.1}}),
-    "constant-lr": ("no schedule: constant LR 0.01", {"scheduler": "none", "lr": 0.01}),
-    "lr-0.1": ("one-cycle peak LR 0.1", {"lr": 0.1}),
-    "batch-128": ("batch 128", {"batch_size": 128}),
-    "dropout-5": ("dropout 5 %", {"model_args": {"dropout": 0.05}}),
-    "label-smoothing": ("label smoothing 0.1", {"label_smoothing": 0.1}),
-    "silu": ("SiLU instead of ReLU", {"model": "smallest_silu"}),
-    "clean-3": ("unaugmented images in the last 3 epochs", {"clean_epochs": 3}),
-    "average": ("evaluate a moving average of the weights (decay 0.9995)", {"ema_decay": 0.9995}),
-    "silu-recipe": ("the SiLU recipe: SiLU + clean last 3 epochs + weight average", SILU_RECIPE_CHANGES),
-    # beyond the table above: the SiLU recipe with other layouts, towards fewer parameters
-    "silu-separable-24": ("the SiLU recipe with depthwise-separable convs after the pool, 24 wide",
-                          {**SILU_RECIPE_CHANGES, **SEPARABLE_24}),
-    "silu-separable-6-10-24": ("the separable recipe with wider full-resolution convs: 6-10 | 24-24-24-24",
-                               {**SILU_RECIPE_CHANGES, **layout(((6, 10), (24, 24, 24, 24)), separable=True)}),
-    "silu-separable-6-10-18": ("the same, 18 wide after the pool: 6-10 | 18-18-18-18",
-                               {**SILU_RECIPE_CHANGES, **layout(((6, 10), (18, 18, 18, 18)), separable=True)}),
-    # ... and with other training
-    "silu-adam": ("the SiLU recipe with Adam, one-cycle peak LR 0.01",
-                  {**SILU_RECIPE_CHANGES, "optimizer": "adam", "lr": 0.01}),
-    "silu-wd-1e-4": ("the SiLU recipe with weight decay 1e-4", {**SILU_RECIPE_CHANGES, "weight_decay": 1e-4}),
-    "silu-recalibrate": ("the SiLU recipe with the average's BatchNorm statistics recomputed before each test",
-                         {**SILU_RECIPE_CHANGES, "recalibrate_average": True}),
-    "recipe-06": (RECIPE_NAME_06, RECIPE_CHANGES_06),
-    "recipe-06-separable-24": ("06's 3,948 recipe with depthwise-separable convs after the pool, 24 wide",
-                               {**RECIPE_CHANGES_06, **SEPARABLE_24}),
-    "recipe-06-wd-5e-4": ("06's 3,948 recipe with weight decay 5e-4", {**RECIPE_CHANGES_06, "weight_decay": 5e-4}),
-    "recipe-06-batch-16": ("06's 3,948 recipe with batch 16", {**RECIPE_CHANGES_06, "batch_size": 16}),
-    "recipe-06-average-0.9998": ("06's 3,948 recipe with a longer weight average (decay 0.9998)",
-                                 {**RECIPE_CHANGES_06, "ema_decay": 0.9998}),
-    "recipe-06-record-layout": ("06's 3,948 recipe with the record's layout: 4-4-4 | 8-8-8 | 8-8-8, padding 1",
-                                {**RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (8, 8, 8)), padding=1)}),
-    "recipe-06-clean-5": ("06's 3,948 recipe with the last 5 epochs unaugmented",
-                          {**RECIPE_CHANGES_06, "clean_epochs": 5}),
-    "recipe-06-clean-8": ("06's 3,948 recipe with the last 8 epochs unaugmented",
-                          {**RECIPE_CHANGES_06, "clean_epochs": 8}),
-    # under 3,600 parameters: three ways to cut the layout of 06's 3,948 recipe
-    "recipe-06-10-10-9-8": ("06's 3,948 recipe with the last two convs narrower: 4-8 | 10-10-9-8 (3,580)",
-                            {**RECIPE_CHANGES_06, **layout(CUT_BLOCKS)}),
-    "recipe-06-8-wide-deeper": ("06's 3,948 recipe one conv deeper after the pool, 8 wide: 4-8 | 8-8-8-8-8 (3,388)",
-                                {**RECIPE_CHANGES_06, **layout(((4, 8), (8, 8, 8, 8, 8)))}),
-    "recipe-06-separable-1": ("06's 3,948 recipe with the first conv after the pool depthwise-separable (3,396)",
-                              {**RECIPE_CHANGES_06, "model_args": {"separable": 1}}),
-    # over the budget on purpose: how many parameters the recipe needs before every seed passes
-    "recipe-06-12-wide": ("06's 3,948 recipe 12 wide after the pool: 4-8 | 12-12-12-12 (over 4,000)",
-                          {**RECIPE_CHANGES_06, **layout(((4, 8), (12, 12, 12, 12)))}),
-    "recipe-06-11-wide": ("06's 3,948 recipe 11 wide after the pool: 4-8 | 11-11-11-11 (over 4,000)",
-                          {**RECIPE_CHANGES_06, **layout(WIDE_11_BLOCKS)}),
-    # candidates of 06's searches on the validation split (utils/candidates.py), judged on the test set
-    "recipe-06-shared-14": ("06's 3,948 recipe, 4-8 | 14-14-14-14, the last three convs one shared weight (3,372)",
-                            {**RECIPE_CHANGES_06, **layout(((4, 8), (14, 14, 14, 14)), shared=True)}),
-    "recipe-06-deskew": ("06's 3,948 recipe, every image deskewed first",
-                         {**RECIPE_CHANGES_06, **DESKEW}),
-    # notebook 06's recipe ...
-    "recipe-06-11-wide-deskew": (NOTEBOOK_NAME_06, RECIPE_06),
-    # ... with one ingredient left out at a time (without the deskewing, and 10 wide: the rows recipe-06-11-wide
-    # and recipe-06-deskew above). The weight average and its recomputed BatchNorm statistics count as one.
-    "notebook-relu": ("notebook 06 with ReLU instead of SiLU", {**RECIPE_06, "model": "smallest"}),
-    "notebook-no-clean-epochs": ("notebook 06 without the unaugmented last epochs",
-                                 {**RECIPE_06, "clean_epochs": 0}),
-    "notebook-no-average": ("notebook 06 without the weight average (and its recomputed BatchNorm statistics)",
-                            {**RECIPE_06, "ema_decay": 0.0, "recalibrate_average": False}),
-    "notebook-no-weight-decay": ("notebook 06 without weight decay", {**RECIPE_06, "weight_decay": 0.0}),
-}
-
-# 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
-# recomputed BatchNorm statistics count as one ingredient: the recomputation exists only for the average.
-VARIANTS_05 = {
-    "base": ("base", {}),
-    "no-clean-epochs": ("without the unaugmented last epochs", {"clean_epochs": 0}),
-    "no-average": ("without the weight average (and its recomputed BatchNorm statistics)",
-                   {"ema_decay": 0.0, "recalibrate_average": False}),
-    "no-weight-decay": ("without weight decay", {"weight_decay": 0.0}),
-}
-
-# 07's first recipe with one thing changed: shorter, cleaner, steadier, smaller steps (07's first ablation, and its
-# first search's candidates)
-FIRST_VARIANTS_07 = {
-    "base": ("base", {}),
-    "7-epochs": ("7 epochs", {"epochs": 7}),
-    "clean-5": ("the last 5 epochs unaugmented", {"clean_epochs": 5}),
-    "no-augment": ("no augmentation", {"augment": {}, "clean_epochs": 0}),
-    "average-0.996": ("a shorter weight average (decay 0.996: about one epoch of batch 256)", {"ema_decay": 0.996}),
-    "batch-128": ("batch 128 (LR 0.1)", {"batch_size": 128, "lr": 0.1}),
-}
-
-
-# 07's ablation: its recipe, and the recipe with one of its speed levers left out at a time
-VARIANTS_07 = {
-    "base": ("base", {}),
-    "max-pool": ("05's max-pool after the second conv instead of its stride", {"model_args": {}}),
-    "batch-128": ("05's batch 128 (peak LR 0.1)", {"batch_size": 128, "lr": 0.1}),
-    "test-every-epoch": ("tested after every epoch, as 05", {"eval_last_epochs": 0}),
-    "7-epochs": ("7 epochs (one fewer)", {"epochs": 7}),
-}
-
-# stem: (the base every variant changes, the variants); `python -m utils.ablation STEM` runs them
-ABLATIONS = {
-    "05_garam_masala": (RECIPE_05, VARIANTS_05),
-    "06_smallest": (BASE_06, VARIANTS_06),
-    "07_speedrun": (RECIPE_07, VARIANTS_07),
-}

@@ -5,6 +5,7 @@ Standard library only: the README tools and the notebooks build the same tables 
 import statistics
 
 from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
+from utils.provenance import current_command
 from utils.recipes import INGREDIENTS
 
 ALWAYS_SHOWN = ("model", "epochs", "batch_size", "optimizer", "lr")  # a recipe's table shows these even at default
@@ -155,10 +156,11 @@ def ablation_table(records, titles, seconds=False):
 
 def provenance_table(files):
     """Per results file ({name: records}): how many records, the commands that made them, their code and
-    machines; a record made before records said so counts as 'unknown'."""
+    machines; a record made before records said so counts as 'unknown'. A command shows under today's name
+    (utils.provenance.current_command), as a user would type it again."""
     rows = ["| result | records | command | code | machine |", "|---|---:|---|---|---|"]
     for name, records in files.items():
-        commands = sorted({r["command"] or "unknown" for r in records})
+        commands = sorted({current_command(r["command"]) or "unknown" for r in records})
         rows.append(f"| `{name}` | {len(records)} | {'<br>'.join(f'`{escape(c)}`' for c in commands)} "
                     f"| {', '.join(sorted({code_short(r) for r in records}))} "
                     f"| {', '.join(sorted({machine_short(r) for r in records}))} |")

@@ -5,7 +5,7 @@ trained side by side see the same machine state, and their ratio carries over. `
 07's on the same seeds, one pair per seed, the order swapped every pair (05 first, then 07 first, ...) so that
 neither always meets a cold or a warm machine; each pair gives 07's fit() seconds over 05's, and the figure is the
 median over pairs. Every run is a whole run of its recipe (both also judged by the target rule); its record
-(kind 'bench') joins results/07_speedrun.bench.json, which holds one command's pairs: `python -m utils.bench
+(kind 'bench') joins results/07_speedrun.bench.json, which holds one command's pairs: `python -m utils.lab.bench
 --speedrun` replaces it when it has measured them all.
 
 Standard library only at import: results/README.md's table reads the ratio from the store without torch.
@@ -13,6 +13,7 @@ Standard library only at import: results/README.md's table reads the ratio from 
 import statistics
 
 from utils.metrics import min_last
+from utils.provenance import current_command
 from utils.tables import code_short, machine_short
 
 PAIR = ("05_garam_masala", "07_speedrun")  # (the reference, the speedrun): the ratio is the second's over the first's
@@ -42,7 +43,7 @@ def speedrun_table(records):
     """results/README.md's speedrun section: one row per pair, then the ratio, the machine and the command."""
     pairs = pairs_of(records)
     if not pairs:
-        return "_No speedrun measurement yet: `python -m utils.bench --speedrun`._"
+        return "_No speedrun measurement yet: `python -m utils.lab.bench --speedrun`._"
     first = records[0]
     rows = ["| seed | 05's recipe: fit() s | min of last 3 | 07's recipe: fit() s | min of last 3 | 07 / 05 |",
             "|---:|---:|---:|---:|---:|---:|"]
@@ -53,14 +54,14 @@ def speedrun_table(records):
     return "\n".join([
         *rows, "",
         f"**Ratio {ratio(records):.3f}** (median over {len(pairs)} pairs; {machine_short(first)}, "
-        f"{first['cpu']}, torch {first['torch']}; code {code_short(first)}): `{first['command']}`. "
+        f"{first['cpu']}, torch {first['torch']}; code {code_short(first)}): `{current_command(first['command'])}`. "
         "Seconds compare only within this table."])
 
 
 def measure(seeds, device, data_dir, log=print):
     """Train 05's recipe and 07's on each seed, alternating; returns their records in the order they ran."""
     from utils.config import RunConfig  # torch: only when training
-    from utils.run import train
+    from utils.lab.training import train
 
     records = []
     for index, seed in enumerate(seeds):

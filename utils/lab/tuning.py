@@ -1,9 +1,9 @@
 """A search's trials on Ray Tune: each (candidate, seed) is one trial, an early-stopping scheduler ends the lagging.
 
-Every trial trains its config with utils.run.train on the validation split and reports, after each epoch, the
+Every trial trains its config with utils.lab.training.train on the validation split and reports, after each epoch, the
 epoch's validation accuracy (what the scheduler compares) with the record of the epochs so far. When a trial ends,
 finished or stopped by the scheduler, this process (the driver) hands its last record to `on_record`: the workers
-write nothing. Ray is the project's (utils.scale.connect): started inside the command, or a cluster at an address;
+write nothing. Ray is the project's (utils.lab.scale.connect): started inside the command, or a cluster at an address;
 Tune's own files go to a temporary folder and are deleted afterwards.
 
 Schedulers (Ray Tune's own, one epoch = one training_iteration, no trial stopped before `grace` epochs):
@@ -20,8 +20,8 @@ import os
 import tempfile
 from dataclasses import asdict
 
+from utils.lab.training import Job
 from utils.metrics import first_epoch_at_target, target_reached
-from utils.run import Job
 
 SCHEDULERS = ("asha", "median", "none")
 METRIC = "val_acc"  # what every trial reports after each epoch, and the schedulers compare (higher is better)
@@ -51,8 +51,8 @@ def train_trial(config):
     from ray import tune
 
     from utils.config import RunConfig
-    from utils.run import train
-    from utils.scale import data_folder, set_threads
+    from utils.lab.training import train
+    from utils.lab.scale import data_folder, set_threads
 
     space = config["trial"]
     set_threads(space["threads"])
@@ -98,7 +98,7 @@ def tune_trials(trainable, spaces, scheduler, resources, on_record, log, one_at_
     import ray
     from ray import tune
 
-    from utils.scale import connect, per_run
+    from utils.lab.scale import connect, per_run
 
     errors = []
 
@@ -139,7 +139,7 @@ def describe(space):
 
 
 def search_trials(jobs, scheduler, resources, on_record, log):
-    """Train each Job (utils.run.Job, kind 'search') as one Tune trial under `scheduler`; see tune_trials."""
+    """Train each Job (utils.lab.training.Job, kind 'search') as one Tune trial under `scheduler`; see tune_trials."""
     return tune_trials(train_trial, [{"job": asdict(job)} for job in jobs], scheduler, resources, on_record, log)
 
 

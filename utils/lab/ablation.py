@@ -1,30 +1,31 @@
 """The ablation of a notebook's recipe: change one thing at a time, train each variant over the same seeds.
 
-  python -m utils.ablation STEM [--seeds 0-4] [--only ID...] [--address HOST:PORT] [--cpus-per-run N]
-                                [--gpus-per-run F]                        (STEM: 05, 06_smallest, 07, ...)
+  python -m utils.lab.ablation STEM [--seeds 0-4] [--only ID...] [--address HOST:PORT] [--cpus-per-run N]
+                                    [--gpus-per-run F]                    (STEM: 05, 06_smallest, 07, ...)
 
-The variants are data in utils.recipes.ABLATIONS, each with a short id (`--only silu clean-3`). Each (variant, seed)
-is one run of utils.run.train on Ray (utils.scale), started inside the command or on a cluster at --address. This
-process adds every finished run's record to results/<NN>_ablation.json at once, so an interrupted ablation keeps
-what it did and a re-run skips it. A record counts only while its variant still defines the same experiment, field
-by field (utils.experiment): after an edit of a recipe, a variant or a default, older records stay in the file but
-are ignored and re-run.
+The variants are data in utils.lab.ablation_plans.ABLATIONS, each with a short id (`--only silu clean-3`). Each
+(variant, seed) is one run of utils.lab.training.train on Ray (utils.lab.scale), started inside the command or on a
+cluster at --address. This process adds every finished run's record to results/<NN>_ablation.json at once, so an
+interrupted ablation keeps what it did and a re-run skips it. A record counts only while its variant still defines
+the same experiment, field by field (utils.experiment): after an edit of a recipe, a variant or a default, older
+records stay in the file but are ignored and re-run.
 """
 import argparse
 import sys
 
-from utils.cli import RequestError, parse_seeds, resolve
+from utils.lab.ablation_plans import ABLATIONS
+from utils.lab.cli import RequestError, parse_seeds, resolve
+from utils.lab.publish import refresh_published
+from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
+from utils.lab.store import add_records, same_run
+from utils.lab.training import Job, train_job
+from utils.lab.variants import ablation
 from utils.metrics import min_last
 from utils.mnist import ensure_mnist
 from utils.project import ROOT
 from utils.provenance import announced, command_line
-from utils.recipes import ABLATIONS
-from utils.run import Job, run_job
-from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
-from utils.publish import refresh_published
-from utils.store import ablation_path, add_records, records_in, same_run
+from utils.results import ablation_path, records_in
 from utils.tables import ablation_table
-from utils.variants import ablation
 
 
 def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print,
@@ -63,13 +64,13 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
     with announced(command), Pool(resources, len(todo), log) as pool:
         jobs = [Job(plan.config(name, seed, data_dir, pool.run_device).to_dict(), "ablation", stem, name)
                 for name, seed in todo]
-        pool.run(run_job, jobs, keep)
+        pool.map(train_job, jobs, keep)
     return records
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m utils.ablation", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.lab.ablation", description=__doc__.splitlines()[0])
     parser.add_argument("notebook", help=f"whose recipe to ablate: {', '.join(ABLATIONS)} (or 05, 06, 07)")
     parser.add_argument("--seeds", nargs="+", default=["0"], help="e.g. 0-4 or 0 1 2")
     parser.add_argument("--only", nargs="+", metavar="ID", help="run only these variants (ids as in the table)")
@@ -81,7 +82,7 @@ def main(argv=None):
         plan = ablation(stem)
         wanted = {(name, seed) for name in args.only or plan.variants for seed in seeds}
         records = run_ablation(stem, seeds, args.only, resources_from(args),
-                               command=command_line(["utils.ablation", *argv]))
+                               command=command_line(["utils.lab.ablation", *argv]))
     except (ValueError, RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

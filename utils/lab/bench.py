@@ -7,11 +7,11 @@ The two alternate (a b a b ...) so that both see the same machine state; each me
 Seconds per epoch = seconds per step x steps per epoch (60,000 images); evaluation covers the 10,000 test images.
 The last line is `ratio <b/a>` of (train epoch + evaluation) seconds: below 1 means (b) is faster.
 
-  python -m utils.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
-                        [--profile] [--recipes] [--throughput [--runs 4] [--epochs 3] [--cpus-per-run N] ...]
-                        [--speedrun [--seeds 0-2]]
+  python -m utils.lab.bench [--steps 100] [--repeats 3] [--workers 0 2] [--model NAME] [--no-augment] [--tune]
+                            [--profile] [--recipes] [--throughput [--runs 4] [--epochs 3] [--cpus-per-run N] ...]
+                            [--speedrun [--seeds 0-2]]
 
---speedrun measures the speedrun's figure (utils.speedrun): 05's recipe and 07's, whole runs on the same seeds
+--speedrun measures the speedrun's figure (utils.lab.speedrun): 05's recipe and 07's, whole runs on the same seeds
 (at least 3), alternating; the last line is `ratio <07/05>`, the median over pairs of 07's fit() time over 05's.
 Every run's record goes to results/07_speedrun.bench.json (replaced once all pairs are measured) and
 results/README.md's speedrun section.
@@ -21,9 +21,9 @@ recomputation, evaluation) with 05's first recipe and with its recipe, alternati
 
 --throughput measures runs per hour, side by side in one command: `--runs` runs of 05's recipe (`--epochs` epochs,
 the last one unaugmented) one after another in this process with every core, then the same runs on Ray as
-`--cpus-per-run`, `--gpus-per-run` and `--address` say (the scale-out path of utils.series and utils.ablation).
+`--cpus-per-run`, `--gpus-per-run` and `--address` say (the scale-out path of utils.lab.series and utils.lab.ablation).
 
-On a GPU machine, `taskset -c 0,1 python -m utils.bench` gives the CPU side of a Colab-class one (2 vCPUs).
+On a GPU machine, `taskset -c 0,1 python -m utils.lab.bench` gives the CPU side of a Colab-class one (2 vCPUs).
 """
 import argparse
 import itertools
@@ -34,21 +34,22 @@ import time
 
 import torch
 
-from utils import run
-from utils.cli import RequestError, parse_seeds
 from utils.config import RunConfig, resolve_device
 from utils.data import load_mnist, torchvision_loaders
 from utils.engine import evaluate
+from utils.lab import training
+from utils.lab.ablation_plans import FIRST_RECIPE_05
+from utils.lab.cli import RequestError, parse_seeds
+from utils.lab.publish import refresh_published
+from utils.lab.scale import SchedulingError, add_arguments, resources_from
+from utils.lab.speedrun import MIN_PAIRS, PAIR, measure, ratio
+from utils.lab.store import replace_bench
+from utils.lab.timing import GraphedSteps, StepTimer, timed
+from utils.lab.training import Job, train_job
 from utils.models import build
 from utils.project import ROOT
 from utils.provenance import announced, command_line
-from utils.publish import refresh_published
-from utils.recipes import FIRST_RECIPE_05, RECIPES
-from utils.run import Job, run_job
-from utils.scale import SchedulingError, add_arguments, resources_from
-from utils.speedrun import MIN_PAIRS, PAIR, measure, ratio
-from utils.store import replace_bench
-from utils.timing import GraphedSteps, StepTimer, timed
+from utils.recipes import RECIPES
 
 HEADLINE = RECIPES["05_garam_masala"]  # the bench trains the headline notebook's model with its augmentation
 TRAIN_IMAGES = 60000
@@ -161,7 +162,7 @@ def recipe_cost(data, repeats):
     for _ in range(repeats):
         for name, recipe in recipes.items():
             config = RunConfig(**recipe, device=str(data.device))
-            history = run.train(config, "bench", data=data, stop_after_epoch=1).history
+            history = training.train(config, "bench", data=data, stop_after_epoch=1).history
             seconds[name].append(history.epoch_seconds[0])
             print(f"{name:<20} epoch {history.epoch_seconds[0]:6.2f} s", flush=True)
     medians = {name: statistics.median(times) for name, times in seconds.items()}
@@ -172,7 +173,7 @@ def recipe_cost(data, repeats):
 
 def throughput(data_dir, device, runs, epochs, resources):
     """Runs per hour of `runs` short runs of 05's recipe: one after another here, then on Ray; returns both."""
-    from utils.scale import Pool, set_threads
+    from utils.lab.scale import Pool, set_threads
 
     def jobs(on):
         return [Job(RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1, seed=seed, device=on,
@@ -182,13 +183,13 @@ def throughput(data_dir, device, runs, epochs, resources):
     threads = torch.get_num_threads()
     started = time.perf_counter()
     for job in jobs(str(device)):
-        run_job(job)
+        train_job(job)
     sequential = time.perf_counter() - started
     print(f"one after another, {threads} threads: {runs} runs in {sequential:.1f} s", flush=True)
     started = time.perf_counter()
     with announced(), Pool(resources, runs) as pool:  # the workers' records name this command
         ready = time.perf_counter()
-        finished = pool.run(run_job, jobs(pool.run_device))
+        finished = pool.map(train_job, jobs(pool.run_device))
     done = time.perf_counter()  # after Ray's shutdown too: a command pays for it
     set_threads(threads)
     failed = [f.error for f in finished if f.error]
@@ -203,7 +204,7 @@ def throughput(data_dir, device, runs, epochs, resources):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.lab.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="training steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="a/b alternations; medians are reported")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -240,7 +241,7 @@ def main(argv=None):
         except RequestError as error:
             parser.exit(2, f"error: {error}\n")
         print(f"device: {name}; torch {torch.__version__}; {PAIR[1]}'s recipe against {PAIR[0]}'s, seeds {seeds}")
-        with announced(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)])):
+        with announced(command_line(["utils.lab.bench", *(sys.argv[1:] if argv is None else argv)])):
             records = measure(seeds, device, args.data_dir)
         replace_bench(PAIR[1], records)
         refresh_published()
@@ -250,7 +251,7 @@ def main(argv=None):
           f"augment {augment or 'none'}")
     if args.throughput:
         try:
-            with announced(command_line(["utils.bench", *(sys.argv[1:] if argv is None else argv)])):
+            with announced(command_line(["utils.lab.bench", *(sys.argv[1:] if argv is None else argv)])):
                 throughput(args.data_dir, device, args.runs, args.epochs, resources_from(args))
         except SchedulingError as error:
             parser.exit(2, f"error: {error}\n")

@@ -1,6 +1,6 @@
 """Many runs at once on Ray: started inside the command on this machine by default, on a cluster with --address.
 
-Every multi-run command (`utils.series run` with several notebooks or seeds, `utils.ablation`) hands its runs to
+Every multi-run command (`utils.lab.series run` with several notebooks or seeds, `utils.lab.ablation`) hands its runs to
 a `Pool`: each run is a Ray task that reserves `cpus_per_run` CPUs (also its torch thread count, which the record
 keeps: the thread count changes the last digits) and `gpus_per_run` GPUs (a fraction lets small runs share one).
 Workers get this project's code from Ray (runtime_env working_dir) and return what a run produced; the caller's
@@ -166,7 +166,7 @@ class Pool:
     """Where a command's runs go: this process when there is one run and no --address, else Ray.
 
     with Pool(resources, runs) as pool: pool.device says what the runs train on ('cpu' or 'cuda'), and
-    pool.run_device what a run's config should name for it; pool.run(...) runs them. Leaving the block shuts down a
+    pool.run_device what a run's config should name for it; pool.map(...) runs them. Leaving the block shuts down a
     Ray that the pool started."""
 
     def __init__(self, resources=None, runs=2, log=print):
@@ -202,7 +202,7 @@ class Pool:
             ray.shutdown()
             self.started = False
 
-    def run(self, function, jobs, on_finished=None):
+    def map(self, function, jobs, on_finished=None):
         """`function(job)` for every job; `on_finished(Finished)` is called here as each run ends.
 
         `function` must be importable on the workers (a module-level function of this project) and return data

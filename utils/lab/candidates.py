@@ -1,12 +1,13 @@
-"""Each search's candidates, as plain data: a base recipe and its changes by id (`python -m utils.search STEM`).
+"""Each search's candidates, as plain data: a base recipe and its changes by id (`python -m utils.lab.search STEM`).
 
 A candidate is an id, the title a table shows (free to reword), and the RunConfig changes to its search's base;
 records keep the id. Every candidate trains over seeds on the validation split and is ranked there; the winner is
 judged on the test set once. The comments say what each set of candidates tests and why; what each search found is
 in results/README.md (Searching without the test set). Standard library only, as utils.recipes.
 """
-from utils.recipes import (CUT_BLOCKS, DESKEW, FIRST_RECIPE_07, FIRST_VARIANTS_07, POOL_FIRST, RECIPE_3948_06,
-                           RECIPE_NAME_06, STRIDE, STRIDE_192, STRIDE_192_LR_02, WIDE_11_BLOCKS, layout)
+from utils.lab.ablation_plans import (CUT_BLOCKS, DESKEW, FIRST_RECIPE_07, FIRST_VARIANTS_07, POOL_FIRST,
+                                      RECIPE_3948_06, RECIPE_NAME_06, STRIDE, STRIDE_192, STRIDE_192_LR_02,
+                                      WIDE_11_BLOCKS, layout)
 
 # 05's model made cheaper per image without a parameter less (utils.models.garam_masala: the second conv strides by
 # 2, or the max-pool comes right after the first conv), at batch 256 and 128, in 8 epochs and in 9 (the time the

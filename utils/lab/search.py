@@ -1,44 +1,45 @@
 """Search for a notebook's recipe without the test set: candidates over seeds on the validation split, on Ray Tune.
 
-  python -m utils.search STEM [--seeds 0-4] [--only ID...] [--scheduler median|asha|none] [--grace N]
-                              [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
-  python -m utils.search STEM --table                 the ranking of each search in results/ (also into
-                                                      results/README.md)
-  python -m utils.search STEM --compare-schedulers    replay the finished trials through each scheduler (and
-                                                      write the comparison into results/README.md)
+  python -m utils.lab.search STEM [--seeds 0-4] [--only ID...] [--scheduler median|asha|none] [--grace N]
+                                  [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
+  python -m utils.lab.search STEM --table                the ranking of each search in results/ (also into
+                                                         results/README.md)
+  python -m utils.lab.search STEM --compare-schedulers   replay the finished trials through each scheduler (and
+                                                         write the comparison into results/README.md)
 
 The split: every trial trains on 50,000 of MNIST's 60,000 training images and is evaluated after each epoch on the
 other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rule: utils.data.validation_indices);
-the test files are not read. The candidates are named in utils/candidates.py (SEARCHES: a base and its changes by id,
-`--only` picks some); a trial is one (candidate, seed). The scheduler (Ray Tune's, see utils.tuning) stops trials
-that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked by the
-mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
-one with a trial stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as
-it ends (written by this process only), so an interrupted search keeps what it did; the same command again runs
-every trial anew and replaces them (a search under another command is another search). Ray is started inside this
-command, or the trials go to the cluster at --address. The winner is judged on the test set once, by the runner
-(`python -m utils.series run STEM --seeds 0-9` after making it the notebook's recipe).
+the test files are not read. The candidates are named in utils/lab/candidates.py (SEARCHES: a base and its changes by
+id, `--only` picks some); a trial is one (candidate, seed). The scheduler (Ray Tune's, see utils.lab.tuning) stops
+trials that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked
+by the mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
+one with a trial stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as it
+ends (written by this process only), so an interrupted search keeps what it did; the same command again runs every
+trial anew and replaces them (a search under another command is another search). Ray is started inside this command,
+or the trials go to the cluster at --address. The winner is judged on the test set once, by the runner (`python -m
+utils.lab.series run STEM --seeds 0-9` after making it the notebook's recipe).
 """
 import argparse
 import statistics
 import sys
 import time
 
-from utils import tuning
-from utils.cli import RequestError, parse_seeds, resolve
 from utils.experiment import same_experiment
+from utils.lab import tuning
+from utils.lab.candidates import SEARCHES
+from utils.lab.cli import RequestError, parse_seeds, resolve
+from utils.lab.publish import publish_section
+from utils.lab.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
+from utils.lab.scale import Resources, SchedulingError, add_arguments, connect, resources_from
+from utils.lab.store import add_trial_record
+from utils.lab.tuning import GRACE_EPOCHS, SCHEDULERS, make_scheduler, replay, search_trials
+from utils.lab.variants import VariantPlan
 from utils.metrics import min_last
 from utils.mnist import ensure_mnist, part_files
 from utils.project import ROOT
-from utils.provenance import announced, command_line
-from utils.publish import publish_section
-from utils.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
-from utils.candidates import SEARCHES
-from utils.scale import Resources, SchedulingError, add_arguments, connect, resources_from
-from utils.store import ablation_path, add_trial_record, device_kind, records_in, search_path, seeds_paths
+from utils.provenance import announced, command_line, current_command
+from utils.results import ablation_path, device_kind, records_in, search_path, seeds_paths
 from utils.tables import escape
-from utils.tuning import GRACE_EPOCHS, SCHEDULERS, make_scheduler, replay, search_trials
-from utils.variants import VariantPlan
 
 
 def search_plan(stem):
@@ -85,7 +86,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
     resources = (resources or Resources()).check()
     epochs = max(plan.config(name, 0).epochs for name in names)
     check_grace(grace, epochs)
-    from utils.run import Job
+    from utils.lab.training import Job
 
     jobs = [Job(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
             for name, seed in trial_order(names, seeds)]
@@ -159,7 +160,7 @@ def searches(stem, path=None):
     plan = search_plan(stem)
     found = {}
     for record in plan.current(records_in(path or search_path(stem))):
-        found.setdefault((device_kind(record), record["command"]), []).append(record)
+        found.setdefault((device_kind(record), current_command(record["command"])), []).append(record)
     return found
 
 
@@ -223,20 +224,21 @@ def comparison_table(replays, titles):
 
 
 def scheduler_help():
-    """The schedulers' lines of utils.tuning's docstring."""
+    """The schedulers' lines of utils.lab.tuning's docstring."""
     lines = tuning.__doc__.split("Schedulers", 1)[1].splitlines()[1:]
     return "\n".join(lines[:next(i for i, line in enumerate(lines) if line.startswith("`replay`"))])
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m utils.search", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m utils.lab.search", description=__doc__.splitlines()[0],
                                      epilog="The split:" + __doc__.split("The split:", 1)[1] + "\nSchedulers:\n"
                                      + scheduler_help(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", help=f"whose recipe to search for: {', '.join(SEARCHES)} (or its number)")
     parser.add_argument("--seeds", nargs="+", default=["0-4"], help="seeds of every candidate, e.g. 0-4 (default)")
-    parser.add_argument("--only", nargs="+", metavar="ID", help="these candidates only (ids as in utils/candidates.py)")
+    parser.add_argument("--only", nargs="+", metavar="ID",
+                        help="these candidates only (ids as in utils/lab/candidates.py)")
     parser.add_argument("--scheduler", default="median", choices=SCHEDULERS,
                         help="how lagging trials are stopped: median (default: it kept the winner where asha lost "
                              "it, results/README.md), asha, or none (every trial to the end)")
@@ -257,7 +259,7 @@ def main(argv=None):
             for grace in args.grace:
                 check_grace(grace, epochs)
             table = comparison_table(compare_schedulers(stem, args.grace), plan.titles)
-            publish_section("schedulers", f"{stem}, replayed by `{command_line(['utils.search', *argv])}`:\n\n"
+            publish_section("schedulers", f"{stem}, replayed by `{command_line(['utils.lab.search', *argv])}`:\n\n"
                                           + table)
             print(table)
             return 0
@@ -266,7 +268,7 @@ def main(argv=None):
             if len(args.grace) > 1:
                 raise RequestError("--grace: one value for a search (several only with --compare-schedulers)")
             kept, errors = run_search(stem, parse_seeds(args.seeds), args.only, args.scheduler, args.grace[0],
-                                      resources_from(args), command=command_line(["utils.search", *argv]))
+                                      resources_from(args), command=command_line(["utils.lab.search", *argv]))
             print(cost_text(kept, time.perf_counter() - started) if kept else "no trial finished")
             if errors:
                 return 1

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.cli import RequestError
 from utils.files import atomic_write, read_json
+from utils.lab.cli import RequestError
+from utils.lab.scale import link_data_folder
 from utils.project import METRICS_FILE, NOTEBOOKS_DIR, ROOT, RUNS_DIR
-from utils.scale import link_data_folder
 
 CELL_TIMEOUT_SECONDS = 3600  # one cell; a full 15-epoch run on a slow CPU stays well inside
 
@@ -100,7 +100,7 @@ class NotebookRun:
         return (NOTEBOOKS_DIR / self.parameters["output_dir"]).resolve()
 
 
-def execute_run(job):
+def execute_job(job):
     """Execute one notebook in this process's copy of the project; returns its record, error and files (bytes)."""
     link_data_folder(job.data_dir)
     outcome = execute(job.stem, job.parameters, job.out_dir, job.cell_timeout, print)

@@ -13,9 +13,9 @@ Standard library only at import: the seeds figure loads matplotlib when it is dr
 import contextlib
 
 from utils.files import atomic_copy, atomic_write, file_lock
+from utils.lab.readme import refresh_readme, rewrite_section
+from utils.lab.store import add_seed_record, publish_single
 from utils.project import IMAGES_DIR, MODEL_FILE, NOTEBOOKS_DIR, RUNS_DIR
-from utils.readme import refresh_readme, rewrite_section
-from utils.store import add_seed_record, publish_single
 
 FIGURES = ("curves", "misclassified")  # PNGs a notebook saves into its output_dir
 INJECTED_TAG = "injected-parameters"  # papermill's cell of the parameters it was given

@@ -1,21 +1,25 @@
 """Rebuild the generated parts (between <!-- NAME:begin --> and <!-- NAME:end -->) of the README and of
 results/README.md from results/: the README shows the results table and the Colab links, results/README.md the
-seeds tables, the provenance, the speedrun and what the search command writes."""
+seeds tables, the ablation tables, the provenance, the speedrun and what the search command writes. The notebooks
+show the ablation tables and the speedrun from there (utils.results.published_section)."""
 import re
 
 from utils.files import atomic_write
+from utils.lab.ablation_plans import ABLATIONS
+from utils.lab.speedrun import PAIR, speedrun_table
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, RESULTS_README, colab_url, notebook_stems
 from utils.recipes import chosen_on
-from utils.speedrun import PAIR, speedrun_table
-from utils.store import bench_path, records_in, result_files, seeds_files, single_path
-from utils.tables import provenance_table, results_table, seeds_table
+from utils.results import (ablation_path, ablation_section, bench_path, records_in, result_files, seeds_files,
+                           single_path)
+from utils.tables import ablation_table, provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
 SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio
 # what refresh_readme builds from the store, by the file each section stands in: the README or results/README.md
 STORE_SECTIONS = {"results": "readme", "colab": "readme", "seeds": "results", "provenance": "results",
-                  "speedrun": "results"}
-COMMAND_SECTIONS = ("search", "schedulers")  # in results/README.md, written by utils.search (rewrite_section)
+                  "speedrun": "results", **{ablation_section(stem): "results" for stem in ABLATIONS}}
+TIMED_ABLATIONS = {"07_speedrun"}  # whose ablation table shows each variant's fit() seconds (one run at a time)
+COMMAND_SECTIONS = ("search", "schedulers")  # in results/README.md, written by utils.lab.search (rewrite_section)
 
 
 def ci_badge():
@@ -52,7 +56,7 @@ def rewrite_section(name, body, results_readme=None):
 
 def generated_sections(results_dir, seeds):
     """{section: its body} for each of STORE_SECTIONS; seeds: the store's seeds files ({title: records},
-    utils.store.seeds_files)."""
+    utils.results.seeds_files)."""
     stems = notebook_stems()
     singles = [r for s in stems for r in records_in(single_path(s, results_dir)) if not r["smoke"]]
     files = {path.relative_to(results_dir.parent).as_posix(): records_in(path) for path in result_files(results_dir)}
@@ -62,7 +66,18 @@ def generated_sections(results_dir, seeds):
         "seeds": "\n\n".join(seeds_table(t, r, chosen_on(t)) for t, r in seeds.items()) or "_No multi-seed runs yet._",
         "provenance": provenance_table(files) if files else "_No results yet._",
         "speedrun": speedrun_table(records_in(bench_path(SPEEDRUN, results_dir))),
+        **{ablation_section(stem): ablation_text(stem, results_dir) for stem in ABLATIONS},
     }
+
+
+def ablation_text(stem, results_dir):
+    """Notebook `stem`'s ablation table from its current records (utils.lab.variants)."""
+    from utils.lab.variants import ablation, load_ablation  # torch, through RunConfig: only when rebuilding
+
+    records = load_ablation(stem, ablation_path(stem, results_dir))
+    if not records:
+        return f"_No ablation runs yet: `python -m utils.lab.ablation {stem[:2]} --seeds 0-4`._"
+    return ablation_table(records, ablation(stem).titles, seconds=stem in TIMED_ABLATIONS)
 
 
 def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):

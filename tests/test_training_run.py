@@ -1,11 +1,11 @@
-"""One unit of work: a seeds sweep, an ablation and a bench measurement all train through utils.run.train."""
+"""One unit of work: a seeds sweep, an ablation and a bench measurement all train through utils.lab.training.train."""
 import dataclasses
 
 import pytest
 
-from utils import ablation, bench, run, series
+from utils.lab import ablation, bench, training, series
 from utils.recipes import RECIPES
-from utils.store import records_in
+from utils.results import records_in
 
 SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)
 
@@ -14,15 +14,15 @@ SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)
 def test_a_seeds_sweep_an_ablation_and_a_bench_measurement_call_the_one_train(mnist_dir, small_mnist, tmp_path,
                                                                               monkeypatch):
     calls = []
-    real = run.train
+    real = training.train
 
     def spy(config, kind, *args, **kwargs):
         calls.append(kind)
         return real(config, kind, *args, **kwargs)
 
-    monkeypatch.setattr(run, "train", spy)  # the one place every kind of run must pass through
+    monkeypatch.setattr(training, "train", spy)  # the one place every kind of run must pass through
 
-    (swept,) = series.run(["05"], smoke=True, seeds=[4], log=lambda line: None)
+    (swept,) = series.run_series(["05"], smoke=True, seeds=[4], log=lambda line: None)
     assert not swept.error and swept.record["kind"] == "sweep" and swept.record["seed"] == 4
 
     monkeypatch.setitem(ablation.ABLATIONS, "05_garam_masala", (SMOKE, {"base": ("base", {})}))

@@ -1,6 +1,7 @@
-"""A notebook's recipe over seeds: each seed one run of utils.run.train, each finished full run added to its seeds file.
+"""A notebook's recipe over seeds: each seed one run of utils.lab.training.train, each finished full run added to
+its seeds file.
 
-The runner (`python -m utils.series run 05 --seeds 0-9`) calls `run_seeds`. Each seed trains the notebook's recipe
+The runner (`python -m utils.lab.series run 05 --seeds 0-9`) calls `run_seeds`. Each seed trains the notebook's recipe
 with the -p values (utils.recipes, as the notebook's config cell builds it), without executing the notebook: the
 notebook shows the same steps cell by cell, and a test shows both give the same numbers. A seed whose stored
 record is current (the same experiment on the same kind of device) is skipped, so an interrupted sweep resumes.
@@ -9,11 +10,12 @@ Standard library only at import: torch is loaded when a config is built.
 """
 from dataclasses import dataclass
 
-from utils.cli import RequestError
+from utils.lab.cli import RequestError
+from utils.lab.publish import publish_seed_run
+from utils.lab.scale import Pool
+from utils.lab.store import is_current
 from utils.metrics import min_last
-from utils.publish import publish_seed_run
-from utils.scale import Pool
-from utils.store import is_current, records_in, seeds_path
+from utils.results import records_in, seeds_path
 
 
 @dataclass
@@ -45,10 +47,10 @@ def finished_seeds(stem, seeds, overrides, device, data_dir="data"):
 
 
 def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources):
-    """Train each (notebook recipe, seed) with utils.run; add each finished full run to its seeds file. Returns the
-    SeedOutcomes in the order asked for."""
+    """Train each (notebook recipe, seed) with utils.lab.training; add each finished full run to its seeds file.
+    Returns the SeedOutcomes in the order asked for."""
     from utils.mnist import ensure_mnist
-    from utils.run import Job, run_job
+    from utils.lab.training import Job, train_job
 
     outcomes = {}
 
@@ -81,5 +83,5 @@ def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
         ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
         jobs = [Job(recipe_config(stem, overrides, seed=seed, smoke=smoke, device=device, data_dir=data_dir).to_dict(),
                     "sweep", stem) for stem, seed in wanted]
-        pool.run(run_job, jobs, finish)
+        pool.map(train_job, jobs, finish)
     return [outcomes[key] for key in [(stem, seed) for stem in stems for seed in seeds] if key in outcomes]

@@ -4,7 +4,7 @@ import torch.nn as nn
 
 from utils.config import RunConfig
 from utils.engine import build_model
-from utils.inspect import main, receptive_field
+from utils.inspection import main, receptive_field
 from utils.models import MODELS, Classifier, build, conv_block, count_parameters
 
 # The seed model's receptive-field table as published with it (kernel, padding, stride, in, out, RF).

@@ -1,15 +1,16 @@
 """Variants of a base recipe by id, each trained over seeds: the config of each (variant, seed) run, and which
 records are current.
 
-An ablation's variants are data in utils.recipes.ABLATIONS; `python -m utils.ablation` runs them and a notebook
-shows their table (utils.tables.ablation_table) from the records this module loads. A search's candidates are a
-VariantPlan too (utils.search.search_plan, on the validation split).
+An ablation's variants are data in utils.lab.ablation_plans.ABLATIONS; `python -m utils.lab.ablation` runs them, and
+results/README.md shows their table (utils.tables.ablation_table) from the records this module loads. A search's
+candidates are a VariantPlan too (utils.lab.search.search_plan, on the validation split).
 """
 from dataclasses import dataclass
 
 from utils.config import RunConfig
-from utils.store import ablation_path, is_current, records_in
-from utils.recipes import ABLATIONS
+from utils.lab.ablation_plans import ABLATIONS
+from utils.lab.store import is_current
+from utils.results import ablation_path, records_in
 
 
 @dataclass(frozen=True)

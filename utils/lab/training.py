@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from utils.config import RunConfig
 from utils.data import mnist
 from utils.engine import build_model, fit
+from utils.lab.scale import data_folder
 from utils.models import count_parameters
 from utils.report import metrics_record
-from utils.scale import data_folder
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Job:
     variant: str = None
 
 
-def run_job(job):
+def train_job(job):
     """Train one Job with this process's threads; returns its record."""
     config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
     return train(config, job.kind, job.notebook, job.variant).record

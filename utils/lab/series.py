@@ -1,16 +1,16 @@
 """Run the notebook series headlessly: the command line.
 
-  python -m utils.series list
-  python -m utils.series run [NAMES...] [--smoke] [--seeds 0-9 | --seeds 0 3 7] [-p KEY VALUE]... [--no-publish]
-                             [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
+  python -m utils.lab.series list
+  python -m utils.lab.series run [NAMES...] [--smoke] [--seeds 0-9 | --seeds 0 3 7] [-p KEY VALUE]... [--no-publish]
+                                 [--address HOST:PORT] [--cpus-per-run N] [--gpus-per-run F]
 
-Without --seeds each notebook is executed with papermill (utils.execute) into a folder of its own under runs/; a
-full run that succeeds is published at once (utils.publish): the executed notebook replaces notebooks/<stem>.ipynb,
+Without --seeds each notebook is executed with papermill (utils.lab.execute) into a folder of its own under runs/; a
+full run that succeeds is published at once (utils.lab.publish): the executed notebook replaces notebooks/<stem>.ipynb,
 its record and model go to results/, its figures to readme_images/, and the README is rebuilt. With --seeds each
-seed is one run of the notebook's recipe (utils.recipes, with the -p values) through utils.run.train, the same
+seed is one run of the notebook's recipe (utils.recipes, with the -p values) through utils.lab.training.train, the same
 steps the notebook shows, and each finished seed's record joins results/<stem>.seeds.json; run the same command
 again and the seeds already there (the same experiment on the same kind of device) are skipped. Several runs go to
-Ray (utils.scale), inside this command or on the cluster at --address; only this process writes files. Smoke runs
+Ray (utils.lab.scale), inside this command or on the cluster at --address; only this process writes files. Smoke runs
 publish nothing.
 """
 import argparse
@@ -20,14 +20,14 @@ import os
 import shutil
 import sys
 
-from utils.cli import RequestError, parse_seeds, parse_value, resolve
-from utils.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_run, notebook_parameters, run_folder
+from utils.lab.cli import RequestError, parse_seeds, parse_value, resolve
+from utils.lab.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_job, notebook_parameters, run_folder
+from utils.lab.publish import publish_notebook_run
+from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
+from utils.lab.sweep import recipe_config, run_seeds
 from utils.metrics import min_last
 from utils.project import HEADLESS_ENV, NOTEBOOKS_DIR, ROOT, RUNS_DIR, environment_variable, notebook_stems
 from utils.provenance import announced, command_line
-from utils.publish import publish_notebook_run
-from utils.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
-from utils.sweep import recipe_config, run_seeds
 
 RUNNER_SETS = {"smoke": "use --smoke for a smoke run",
                "output_dir": "every run gets its own folder under runs/ (the run's log names it)",
@@ -80,17 +80,17 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
         # output_dir relative to notebooks/ (the kernel's working directory): a published notebook names no local path
         jobs = [NotebookRun(stem, {**overrides, "smoke": smoke,
                                    "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR),
-                                   **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem, overrides), NOTEBOOKS_DIR)}
-                                      if resume else {})},
+                                   **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem, overrides),
+                                                                         NOTEBOOKS_DIR)} if resume else {})},
                             cell_timeout, data_dir) for stem in stems]
-        pool.run(execute_run, jobs, finish)
+        pool.map(execute_job, jobs, finish)
     return [outcomes[index] for index in sorted(outcomes)]
 
 
-def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
+def run_series(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
         log=print, resources=None, command=None, resume=False):
     """Execute the chosen notebooks, or train their recipes over `seeds`; returns their outcomes (execute.Outcome,
-    sweep.SeedOutcome) in the order asked for. resources: utils.scale.Resources (--address, --cpus-per-run,
+    sweep.SeedOutcome) in the order asked for. resources: utils.lab.scale.Resources (--address, --cpus-per-run,
     --gpus-per-run); several runs go to Ray. command: what the records name (default: this process's command).
     resume: one notebook's run continues from its checkpoint after a stop (run_notebooks)."""
     overrides = dict(overrides or {})
@@ -117,7 +117,7 @@ def run(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_ti
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m utils.series", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.lab.series", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the notebooks and their parameters")
     runner = commands.add_parser("run", help="execute notebooks with papermill")
@@ -142,9 +142,9 @@ def main(argv=None):
                 print(f"{stem}: " + ", ".join(f"{k}={v}" for k, v in notebook_parameters(stem).items()))
             return 0
         seeds = parse_seeds(args.seeds) if args.seeds else None
-        outcomes = run(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
+        outcomes = run_series(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
                        not args.no_publish, args.cell_timeout, resources=resources_from(args),
-                       command=command_line(["utils.series", *argv]), resume=args.resume)
+                       command=command_line(["utils.lab.series", *argv]), resume=args.resume)
     except (RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Look inside a model: parameter count, torchsummary table, receptive-field table from the model's own layers.
 
-Usage: python -m utils.inspect NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose recipe
+Usage: python -m utils.inspection NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose recipe
                                       builds it: 06, 06_smallest)
 """
 import argparse
@@ -156,7 +156,7 @@ def model_named(name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m utils.inspect", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.inspection", description=__doc__.splitlines()[0])
     parser.add_argument("name", help=f"a notebook ({', '.join(RECIPES)}, or its number) or a model "
                                      f"({', '.join(sorted(MODELS))})")
     args = parser.parse_args(argv)
