@@ -1,7 +1,7 @@
 """The textbook's read-only view of results/: which file holds what, and the tables the lab publishes."""
 import pytest
 
-from utils.project import RESULTS_README, notebook_stems
+from utils.project import RESULTS_README
 from utils.results import ablation_section, published_section, records_in, seeds_files, seeds_label, seeds_path
 
 
@@ -26,4 +26,3 @@ def test_the_seeds_files_are_titled_by_notebook_and_label(tmp_path):
     assert records_in(path) == [] and seeds_files(tmp_path) == {}  # absent: no records, no table
     path.write_text('[{"seed": 0}]')
     assert seeds_files(tmp_path) == {"05_garam_masala (first recipe)": [{"seed": 0}]}
-    assert set(notebook_stems()) >= {"05_garam_masala"}

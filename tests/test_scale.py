@@ -9,10 +9,9 @@ from ray import cloudpickle  # the copy Ray pickles tasks with
 from utils import results
 from utils.config import RunConfig
 from utils.files import read_json, write_json
-from utils.lab import store
-from utils.lab import ablation, series, sweep
+from utils.lab import ablation, series, store, sweep
 from utils.lab.scale import Pool, Resources, SchedulingError, set_threads
-from utils.lab.training import Job, train_job
+from utils.lab.training import TrainingJob, train_job
 from utils.recipes import RECIPES
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module by name
@@ -21,8 +20,8 @@ SMOKE = dict(RECIPES["05_garam_masala"], smoke=True)  # 3 epochs on 5,000 real i
 
 
 def smoke_run(seed, data_dir, variant="base"):
-    return Job(RunConfig(**SMOKE, seed=seed, device="cpu", data_dir=str(data_dir)).to_dict(), "ablation",
-               "05_garam_masala", variant)
+    return TrainingJob(RunConfig(**SMOKE, seed=seed, device="cpu", data_dir=str(data_dir)).to_dict(), "ablation",
+                       "05_garam_masala", variant)
 
 
 NUMBERS = ("variant", "seed", "params", "train_loss", "train_acc", "test_loss", "test_acc", "config", "threads",

@@ -168,7 +168,7 @@ def test_a_search_keeps_its_stopped_trial_beside_another_searchs_finished_one_an
     assert sorted(r["epochs"] for r in read_json(path)) == [1, 3]
     add_trial_record(path, trial("python -m utils.lab.search 05", 2))  # the same search again
     assert sorted(r["epochs"] for r in read_json(path)) == [2, 3]
-    add_trial_record(path, trial("python -m utils.search 05 --scheduler none", 4))  # before the lab had a folder
+    add_trial_record(path, trial("python -m utils.search 05 --scheduler none", 4))  # a former name of the command
     add_trial_record(path, trial("python -m utils.lab.search 05 --scheduler none", 5))  # ... the same search
     assert sorted(r["epochs"] for r in read_json(path)) == [2, 5]
 
@@ -193,6 +193,12 @@ def test_ranking_puts_candidates_with_every_trial_finished_first_by_their_mean()
                record("c", 0, [99.0, 99.0, 99.0, 99.0]), record("c", 1, [99.0, 99.0, 99.0, 99.1])]
     assert ranking(records) == ["a", "c", "b"]
     assert ranking(records + [record("d", 0, [99.0, 99.5, 99.5, 99.5])])[0] == "d"  # by the mean, on fewer seeds
+    # a's seeds: 99.3 and 99.5 (mean 99.4). A lower mean with a better worst seed ranks above it ...
+    steady = [record("e", 0, [99.0, 99.35, 99.35, 99.35]), record("e", 1, [99.0, 99.35, 99.35, 99.35])]
+    assert ranking(records + steady)[:2] == ["e", "a"]
+    # ... and a higher mean with a worse one below it
+    uneven = [record("f", 0, [99.0, 99.9, 99.9, 99.9]), record("f", 1, [99.0, 99.2, 99.2, 99.2])]
+    assert ranking(records + uneven)[:2] == ["a", "f"]
     assert rank_agreement({"a": 1, "b": 1}, {"a": 1, "b": 2}) == (None, 2)  # all tied: no order to compare
     assert search_cost(records) == {"trials": 6, "stopped": 1, "epochs": 22, "full_epochs": 24, "seconds": 9.0}
     assert rank_agreement({"a": 3, "b": 2, "c": 1}, {"a": 30, "b": 20, "c": 10, "d": 0}) == (pytest.approx(1.0), 3)

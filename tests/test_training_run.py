@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from utils.lab import ablation, bench, training, series
+from utils.lab import ablation, bench, series, training
 from utils.recipes import RECIPES
 from utils.results import records_in
 

@@ -1,7 +1,7 @@
 """Look inside a model: parameter count, torchsummary table, receptive-field table from the model's own layers.
 
-Usage: python -m utils.inspection NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose recipe
-                                      builds it: 06, 06_smallest)
+Usage: python -m utils.inspection NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose
+                                         recipe builds it: 06, 06_smallest)
 """
 import argparse
 import contextlib

@@ -24,8 +24,8 @@ from utils.project import environment_variable
 
 UTILS_DIR = Path(__file__).resolve().parent
 PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
-# the commands that moved into utils/lab/: a record names the command as it was typed then
-MOVED_COMMANDS = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
+# a command's former module name -> today's: a record names its command as it was typed
+FORMER_NAMES = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
 
 
 def cpu_model():
@@ -97,7 +97,7 @@ def current_command(command):
     A record keeps the command as it was typed; two records of one command compare through this."""
     if not command:
         return command
-    return re.sub(r"^python -m (utils\.[a-z_]+)(?=\s|$)", lambda m: f"python -m {MOVED_COMMANDS.get(m[1], m[1])}",
+    return re.sub(r"^python -m (utils\.[a-z_]+)(?=\s|$)", lambda m: f"python -m {FORMER_NAMES.get(m[1], m[1])}",
                   command)
 
 

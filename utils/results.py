@@ -99,7 +99,8 @@ def published_section(name, results_readme=None):
     """The body of results/README.md's generated section `name` (between <!-- NAME:begin --> and <!-- NAME:end -->):
     a table the lab rebuilt from the records when they last changed."""
     results_readme = results_readme or RESULTS_README
-    found = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", results_readme.read_text(), re.DOTALL)
+    found = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", results_readme.read_text(encoding="utf-8"),
+                      re.DOTALL)
     if not found:
         raise ValueError(f"{results_readme} has no section {name!r} (<!-- {name}:begin --> ... <!-- {name}:end -->)")
     return found.group(1).strip()

@@ -18,7 +18,7 @@ from utils.lab.cli import RequestError, parse_seeds, resolve
 from utils.lab.publish import refresh_published
 from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
 from utils.lab.store import add_records, same_run
-from utils.lab.training import Job, train_job
+from utils.lab.training import TrainingJob, train_job
 from utils.lab.variants import ablation
 from utils.metrics import min_last
 from utils.mnist import ensure_mnist
@@ -62,7 +62,7 @@ def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=RO
 
     ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch
     with announced(command), Pool(resources, len(todo), log) as pool:
-        jobs = [Job(plan.config(name, seed, data_dir, pool.run_device).to_dict(), "ablation", stem, name)
+        jobs = [TrainingJob(plan.config(name, seed, data_dir, pool.run_device).to_dict(), "ablation", stem, name)
                 for name, seed in todo]
         pool.map(train_job, jobs, keep)
     return records

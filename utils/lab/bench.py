@@ -45,7 +45,7 @@ from utils.lab.scale import SchedulingError, add_arguments, resources_from
 from utils.lab.speedrun import MIN_PAIRS, PAIR, measure, ratio
 from utils.lab.store import replace_bench
 from utils.lab.timing import GraphedSteps, StepTimer, timed
-from utils.lab.training import Job, train_job
+from utils.lab.training import TrainingJob, train_job
 from utils.models import build
 from utils.project import ROOT
 from utils.provenance import announced, command_line
@@ -176,8 +176,9 @@ def throughput(data_dir, device, runs, epochs, resources):
     from utils.lab.scale import Pool, set_threads
 
     def jobs(on):
-        return [Job(RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1, seed=seed, device=on,
-                                          data_dir=str(data_dir)).to_dict(), "bench", "05_garam_masala")
+        return [TrainingJob(RunConfig.from_recipe("05_garam_masala", epochs=epochs, clean_epochs=1, seed=seed,
+                                                  device=on, data_dir=str(data_dir)).to_dict(), "bench",
+                            "05_garam_masala")
                 for seed in range(runs)]
 
     threads = torch.get_num_threads()

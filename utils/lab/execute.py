@@ -87,7 +87,7 @@ def run_folder(mode, stem):
 
 
 @dataclass
-class NotebookRun:
+class NotebookJob:
     """One execution as a worker receives it."""
 
     stem: str

@@ -12,12 +12,12 @@ other 10,000, the same for every run (1,000 of each digit, chosen by a fixed rul
 the test files are not read. The candidates are named in utils/lab/candidates.py (SEARCHES: a base and its changes by
 id, `--only` picks some); a trial is one (candidate, seed). The scheduler (Ray Tune's, see utils.lab.tuning) stops
 trials that clearly lag after each epoch from --grace on; `none` runs every trial to the end. A candidate is ranked
-by the mean over seeds of the min of its last 3 validation epochs, with its sd and the seeds at >= 99.40 % beside it;
-one with a trial stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as it
-ends (written by this process only), so an interrupted search keeps what it did; the same command again runs every
-trial anew and replaces them (a search under another command is another search). Ray is started inside this command,
-or the trials go to the cluster at --address. The winner is judged on the test set once, by the runner (`python -m
-utils.lab.series run STEM --seeds 0-9` after making it the notebook's recipe).
+by its worst seed, then its mean, of the min of its last 3 validation epochs (utils.lab.ranking); one with a trial
+stopped early lost. Every trial's record, finished or stopped, joins results/<NN>_search.json as it ends (written by
+this process only), so an interrupted search keeps what it did; the same command again runs every trial anew and
+replaces them (a search under another command is another search; a former name of the same command is the same). Ray
+is started inside this command, or the trials go to the cluster at --address. The winner is judged on the test set
+once, by the runner (`python -m utils.lab.series run STEM --seeds 0-9` after making it the notebook's recipe).
 """
 import argparse
 import statistics
@@ -86,9 +86,9 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
     resources = (resources or Resources()).check()
     epochs = max(plan.config(name, 0).epochs for name in names)
     check_grace(grace, epochs)
-    from utils.lab.training import Job
+    from utils.lab.training import TrainingJob
 
-    jobs = [Job(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
+    jobs = [TrainingJob(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
             for name, seed in trial_order(names, seeds)]
     ensure_mnist(data_dir, log=log, names=part_files(["train"]))  # once, here; the test files are not needed
     kept = []

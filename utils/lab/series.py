@@ -21,7 +21,7 @@ import shutil
 import sys
 
 from utils.lab.cli import RequestError, parse_seeds, parse_value, resolve
-from utils.lab.execute import CELL_TIMEOUT_SECONDS, NotebookRun, collect, execute_job, notebook_parameters, run_folder
+from utils.lab.execute import CELL_TIMEOUT_SECONDS, NotebookJob, collect, execute_job, notebook_parameters, run_folder
 from utils.lab.publish import publish_notebook_run
 from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
 from utils.lab.sweep import recipe_config, run_seeds
@@ -78,7 +78,7 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
 
             ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
         # output_dir relative to notebooks/ (the kernel's working directory): a published notebook names no local path
-        jobs = [NotebookRun(stem, {**overrides, "smoke": smoke,
+        jobs = [NotebookJob(stem, {**overrides, "smoke": smoke,
                                    "output_dir": os.path.relpath(run_folder(mode, stem), NOTEBOOKS_DIR),
                                    **({"checkpoint_dir": os.path.relpath(checkpoint_folder(mode, stem, overrides),
                                                                          NOTEBOOKS_DIR)} if resume else {})},
@@ -88,7 +88,7 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
 
 
 def run_series(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
-        log=print, resources=None, command=None, resume=False):
+               log=print, resources=None, command=None, resume=False):
     """Execute the chosen notebooks, or train their recipes over `seeds`; returns their outcomes (execute.Outcome,
     sweep.SeedOutcome) in the order asked for. resources: utils.lab.scale.Resources (--address, --cpus-per-run,
     --gpus-per-run); several runs go to Ray. command: what the records name (default: this process's command).
@@ -143,8 +143,8 @@ def main(argv=None):
             return 0
         seeds = parse_seeds(args.seeds) if args.seeds else None
         outcomes = run_series(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
-                       not args.no_publish, args.cell_timeout, resources=resources_from(args),
-                       command=command_line(["utils.lab.series", *argv]), resume=args.resume)
+                              not args.no_publish, args.cell_timeout, resources=resources_from(args),
+                              command=command_line(["utils.lab.series", *argv]), resume=args.resume)
     except (RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

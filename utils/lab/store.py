@@ -46,7 +46,7 @@ def same_run(one, other):
 def same_trial(one, other):
     """Two records of one trial of one search: the same run (same_run) on the same kind of device, by the command
     that ran the search (a search under another scheduler is another search; the same command again replaces it,
-    under its name before the lab had a folder of its own too)."""
+    typed under a former module name too: provenance.current_command)."""
     return (same_run(one, other) and current_command(one["command"]) == current_command(other["command"])
             and device_kind(one) == device_kind(other))
 

@@ -50,7 +50,7 @@ def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
     """Train each (notebook recipe, seed) with utils.lab.training; add each finished full run to its seeds file.
     Returns the SeedOutcomes in the order asked for."""
     from utils.mnist import ensure_mnist
-    from utils.lab.training import Job, train_job
+    from utils.lab.training import TrainingJob, train_job
 
     outcomes = {}
 
@@ -81,7 +81,7 @@ def run_seeds(stems, seeds, smoke, overrides, publish, data_dir, log, resources)
                 log(f"{skipped} of {len(wanted)} runs are already in results/<notebook>.seeds.json: skipped")
             wanted = [(stem, seed) for stem, seed in wanted if seed not in done[stem]]
         ensure_mnist(data_dir, log=log)  # once, here: workers that see this folder need not fetch it
-        jobs = [Job(recipe_config(stem, overrides, seed=seed, smoke=smoke, device=device, data_dir=data_dir).to_dict(),
-                    "sweep", stem) for stem, seed in wanted]
+        jobs = [TrainingJob(recipe_config(stem, overrides, seed=seed, smoke=smoke, device=device,
+                                          data_dir=data_dir).to_dict(), "sweep", stem) for stem, seed in wanted]
         pool.map(train_job, jobs, finish)
     return [outcomes[key] for key in [(stem, seed) for stem in stems for seed in seeds] if key in outcomes]

@@ -41,7 +41,7 @@ def train(config, kind, notebook=None, variant=None, data=None, stop_after_epoch
 
 
 @dataclass
-class Job:
+class TrainingJob:
     """One run as a Ray worker receives it: the whole config (data_dir is the driver's MNIST folder)."""
 
     config: dict
@@ -51,6 +51,6 @@ class Job:
 
 
 def train_job(job):
-    """Train one Job with this process's threads; returns its record."""
+    """Train one TrainingJob with this process's threads; returns its record."""
     config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
     return train(config, job.kind, job.notebook, job.variant).record

@@ -20,7 +20,7 @@ import os
 import tempfile
 from dataclasses import asdict
 
-from utils.lab.training import Job
+from utils.lab.training import TrainingJob
 from utils.metrics import first_epoch_at_target, target_reached
 
 SCHEDULERS = ("asha", "median", "none")
@@ -47,7 +47,8 @@ def make_scheduler(name, epochs, grace=GRACE_EPOCHS):
 
 
 def train_trial(config):
-    """Tune's function trainable: train one Job (config['trial']['job']) with its threads, reporting each epoch."""
+    """Tune's function trainable: train one TrainingJob (config['trial']['job']) with its threads, reporting each
+    epoch."""
     from ray import tune
 
     from utils.config import RunConfig
@@ -58,7 +59,7 @@ def train_trial(config):
     set_threads(space["threads"])
     if not space["gpus"]:  # a trial that reserved no GPU must not use one
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    job = Job(**space["job"])
+    job = TrainingJob(**space["job"])
     run_config = RunConfig(**{**job.config, "data_dir": str(data_folder(job.config["data_dir"]))})
 
     def report(record):
@@ -139,7 +140,8 @@ def describe(space):
 
 
 def search_trials(jobs, scheduler, resources, on_record, log):
-    """Train each Job (utils.lab.training.Job, kind 'search') as one Tune trial under `scheduler`; see tune_trials."""
+    """Train each TrainingJob (utils.lab.training, kind 'search') as one Tune trial under `scheduler`; see
+    tune_trials."""
     return tune_trials(train_trial, [{"job": asdict(job)} for job in jobs], scheduler, resources, on_record, log)
 
 
