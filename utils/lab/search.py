@@ -28,7 +28,7 @@ from utils.experiment import same_experiment
 from utils.lab import tuning
 from utils.lab.candidates import SEARCHES
 from utils.lab.cli import RequestError, parse_seeds, resolve
-from utils.lab.publish import publish_section
+from utils.lab.publish import publish_section, refresh_published
 from utils.lab.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
 from utils.lab.scale import Resources, SchedulingError, add_arguments, connect, resources_from
 from utils.lab.store import add_trial_record
@@ -112,6 +112,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
         log(f"FAILED: {error}")
     if kept and path == search_path(stem):
         publish_section("search", search_section())
+        refresh_published()  # the provenance table counts the new records
     return kept, errors
 
 
