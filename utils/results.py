@@ -95,12 +95,16 @@ def ablation_section(stem):
     return f"ablation-{stem[:2]}"
 
 
+def section_pattern(name):
+    """The generated section `name` of a README: (its begin marker line)(its body)(its end marker)."""
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(<!-- {name}:end -->)", re.DOTALL)
+
+
 def published_section(name, results_readme=None):
     """The body of results/README.md's generated section `name` (between <!-- NAME:begin --> and <!-- NAME:end -->):
     a table the lab rebuilt from the records when they last changed."""
     results_readme = results_readme or RESULTS_README
-    found = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", results_readme.read_text(encoding="utf-8"),
-                      re.DOTALL)
+    found = section_pattern(name).search(results_readme.read_text(encoding="utf-8"))
     if not found:
         raise ValueError(f"{results_readme} has no section {name!r} (<!-- {name}:begin --> ... <!-- {name}:end -->)")
-    return found.group(1).strip()
+    return found.group(2).strip()

@@ -2,15 +2,13 @@
 results/README.md from results/: the README shows the results table and the Colab links, results/README.md the
 seeds tables, the ablation tables, the provenance, the speedrun and what the search command writes. The notebooks
 show the ablation tables and the speedrun from there (utils.results.published_section)."""
-import re
-
 from utils.files import atomic_write
 from utils.lab.ablation_plans import ABLATIONS
 from utils.lab.speedrun import PAIR, speedrun_table
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, RESULTS_README, colab_url, notebook_stems
 from utils.recipes import chosen_on
-from utils.results import (ablation_path, ablation_section, bench_path, records_in, result_files, seeds_files,
-                           single_path)
+from utils.results import (ablation_path, ablation_section, bench_path, records_in, result_files, section_pattern,
+                           seeds_files, single_path)
 from utils.tables import ablation_table, provenance_table, results_table, seeds_table
 
 SEEDS_FIGURE = "seeds.png"
@@ -38,10 +36,10 @@ def colab_table(stems):
 
 def replace_section(text, name, body, where="README"):
     """Swap what stands between the NAME markers for `body`; the markers must exist."""
-    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+    pattern = section_pattern(name)
     if not pattern.search(text):
         raise ValueError(f"{where} has no <!-- {name}:begin --> ... <!-- {name}:end --> markers")
-    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(3), text)
 
 
 def rewrite_section(name, body, results_readme=None):
