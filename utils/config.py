@@ -10,6 +10,7 @@ import torch
 
 from utils.augment import check_augment
 from utils.experiment import differences, experiment_of
+from utils.levers import PRECISIONS
 from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import MODELS, canonical_name
 from utils.recipes import RECIPES, with_rules
@@ -83,6 +84,9 @@ class RunConfig:
     # the 10,000 held out of the training set (utils.data.validation_indices), never reading the test set
     eval_last_epochs: int = 0  # 0: evaluate after every epoch; N: only after the last N (at least the 3 the target
     # is judged by). Evaluating changes no number the run produces, so this only saves the time of the others
+    precision: str = "float32"  # bfloat16: the forward and the loss under autocast where the machine has native
+    # bfloat16 (AVX-512 BF16, or a GPU from Ampere on), else float32 with a note (utils.levers)
+    compile_model: bool = False  # train through torch.compile where it can build kernels, else uncompiled with a note
     seed: int = 1  # draws the initial weights (utils.engine.build_model) and every epoch's randomness (fit)
     device: str = "auto"  # auto picks cuda when present, else cpu
     data_dir: str = "data"
@@ -150,7 +154,9 @@ class RunConfig:
             bad("scheduler", f"one of {list(SCHEDULERS)}")
         if self.split not in SPLITS:
             bad("split", f"one of {list(SPLITS)}")
-        for name in ("smoke", "cuda_graphs"):
+        if self.precision not in PRECISIONS:
+            bad("precision", f"one of {list(PRECISIONS)}")
+        for name in ("smoke", "cuda_graphs", "compile_model"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "True or False")
         for name in ("data_dir", "checkpoint_dir"):

@@ -18,6 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
 from utils.graphs import graphed_forward
+from utils.levers import CompiledForward, resolve_levers
 from utils.metrics import first_epoch_at_target
 from utils.models import build
 from utils.project import HEADLESS_ENV
@@ -63,6 +64,8 @@ class History:
     train_clean_acc: list = field(default_factory=list)  # fit(measure_train=True): the evaluated model on clean
     # training images (the first RECALIBRATION_IMAGES), beside its test accuracy; empty when not measured, None for
     # the epochs before a resume that were not measured
+    levers: dict = None  # what the run used of the levers its config asks for (utils.levers.Levers, as a dict):
+    # precision, compiled, and a note for each it went without
 
     def append(self, train, test, lr, seconds, eval_seconds):
         """One epoch's metrics; test None: the epoch was not evaluated (config.eval_last_epochs), its test loss and
@@ -148,15 +151,19 @@ def is_evaluated(config, epoch):
 
 
 def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.0, progress=None, average=None,
-                forward=None):
+                forward=None, autocast_dtype=None):
     """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
-    forward: computes the logits instead of `model` (a GraphedForward of it). Returns {'loss', 'acc'}."""
+    forward: computes the logits instead of `model` (a GraphedForward or CompiledForward of it).
+    autocast_dtype: run the forward pass and the loss under torch.autocast in this dtype (bfloat16); the weights,
+    their gradients and the update stay float32. Returns {'loss', 'acc'}."""
     model.train()
     forward = forward or model
     loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
+    device_type = next(model.parameters()).device.type
     for images, labels in batches:
-        logits = forward(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = forward(images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -231,7 +238,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     on_epoch: called with the History after every epoch (a search reports each epoch to its scheduler with it).
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
-    On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs).
+    On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs). The levers
+    config.precision and config.compile_model apply where the machine has them (utils.levers; history.levers says
+    what the run used); the test always runs in float32, uncompiled.
     """
     fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)
@@ -247,7 +256,13 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
-    forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
+    levers = resolve_levers(config)
+    if levers.compiled:
+        forward = CompiledForward(model, levers)
+    elif levers.precision == "float32":  # captured graphs would hold float32 kernels: bfloat16 runs uncaptured
+        forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
+    else:
+        forward = None
     try:
         for epoch in range(start_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
             torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
@@ -257,7 +272,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
                                          augment=epoch < config.epochs - config.clean_epochs)
             train = train_epoch(model, batches, optimizer, scheduler=scheduler if per_batch else None,
                                 label_smoothing=config.label_smoothing, progress=shown.start(epoch),
-                                average=average, forward=forward)
+                                average=average, forward=forward, autocast_dtype=levers.autocast_dtype)
             if scheduler is not None and not per_batch:
                 scheduler.step()
             evaluated = model if average is None else average.module
@@ -276,6 +291,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
+            history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:

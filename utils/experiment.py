@@ -15,8 +15,9 @@ WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda
 
 # field: its value in every run made before the field existed (its behaviour then, with the field's code absent):
 # no unaugmented last epochs, no weight average, models built with their default arguments (build(model)), and
-# judged on the test set
-ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test"}
+# judged on the test set, in float32, uncompiled
+ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test",
+               "precision": "float32", "compile_model": False}
 
 NOT_RECORDED = "not recorded"
 

@@ -23,8 +23,9 @@ KINDS = ("notebook", "sweep", "ablation", "search", "bench")  # what asked for t
 RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
                  "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
                  "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",
-                 "fit_seconds", "load_seconds", "train_clean_acc", "best_test_acc", "first_epoch_at_target",
-                 "target_reached", "config", "command", "code", "unknown")  # and model_sha256 where a model was saved
+                 "fit_seconds", "load_seconds", "train_clean_acc", "levers", "best_test_acc",
+                 "first_epoch_at_target", "target_reached", "config", "command", "code",
+                 "unknown")  # and model_sha256 where a model was saved
 
 
 def metrics_record(notebook, config, history, params, kind="notebook", variant=None):

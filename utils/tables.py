@@ -129,7 +129,8 @@ def ablation_table(records, titles, seconds=False):
     (comparable only between runs made one at a time).
 
     Δ compares a variant with the base on the seeds both have, so a variant run on fewer seeds is not measured
-    against the base's other seeds.
+    against the base's other seeds. A variant whose runs went without a lever they asked for (utils.levers) gets a
+    line under the table with the note its runs gave.
     """
     by_variant = {}
     for record in records:
@@ -151,7 +152,10 @@ def ablation_table(records, titles, seconds=False):
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
                     f"| {s['at_target']}/{s['runs']} | {delta} | {machines} | {codes} |"
                     + (f" {statistics.mean(r['fit_seconds'] for r in runs):.1f} |" if seconds else ""))
-    return "\n".join(rows)
+    notes = [f"- *{escape(titles[name])}*: {escape(note)}" for name in titles
+             for note in sorted({note for r in by_variant.get(name, []) for note in (r.get("levers") or {}).get(
+                 "notes", [])})]
+    return "\n".join(rows + ([""] + notes if notes else []))
 
 
 def provenance_table(files):

@@ -1,0 +1,98 @@
+"""Speed levers (utils.levers): asked for in the config, used where the machine has them, else a one-line note."""
+import pytest
+import torch
+
+from utils import levers
+from utils.config import RunConfig
+from utils.engine import build_model, fit
+from utils.experiment import same_experiment
+
+
+def short_config(**changes):
+    return RunConfig(**{"model": "garam_masala", "epochs": 1, "batch_size": 128, "lr": 0.05, "device": "cpu",
+                        **changes})
+
+
+def test_a_run_without_levers_records_float32_uncompiled(small_mnist):
+    config = short_config()
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    assert history.levers == {"precision": "float32", "compiled": False, "notes": []}
+
+
+def test_bfloat16_where_the_machine_lacks_it_trains_in_float32_with_a_one_line_note(small_mnist, monkeypatch, capsys):
+    monkeypatch.setattr(levers, "bfloat16_missing", lambda device: "this CPU (AVX2 kernels) has no AVX-512 BF16")
+    config = short_config(precision="bfloat16")
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    plain = fit(build_model(short_config()), small_mnist, short_config(), progress="none")
+    assert history.levers["precision"] == "float32" and len(history.levers["notes"]) == 1
+    assert history.test_acc == plain.test_acc  # float32 throughout: the plain run's numbers
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert printed == ["note: this CPU (AVX2 kernels) has no AVX-512 BF16: training in float32 instead of bfloat16"]
+
+
+def test_bfloat16_where_the_machine_has_it_trains_the_forward_in_bfloat16(small_mnist, monkeypatch):
+    monkeypatch.setattr(levers, "bfloat16_missing", lambda device: None)  # forced: autocast runs on any CPU
+    seen = []
+    config = short_config(precision="bfloat16")
+    model = build_model(config)
+    model.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    history = fit(model, small_mnist, config, progress="none")
+    assert history.levers == {"precision": "bfloat16", "compiled": False, "notes": []}
+    assert torch.bfloat16 in seen  # training batches (the test runs in float32)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history.test_acc[-1] > 20  # it learns: chance is 10 %
+
+
+def test_compiling_where_the_machine_cannot_trains_uncompiled_with_a_note(small_mnist, monkeypatch):
+    monkeypatch.setattr(levers, "compile_missing", lambda device: "torch.compile needs a C++ compiler")
+    config = short_config(compile_model=True)
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    assert history.levers["compiled"] is False
+    assert history.levers["notes"] == ["torch.compile needs a C++ compiler: training the model uncompiled"]
+
+
+def test_a_compile_that_fails_on_the_first_batch_falls_back_with_the_error_named(small_mnist, monkeypatch, capsys):
+    def broken(model):
+        def call(images):
+            raise RuntimeError("no working C++ toolchain\nlong details")
+        return call
+    monkeypatch.setattr(levers, "compile_missing", lambda device: None)
+    monkeypatch.setattr(torch, "compile", broken)
+    config = short_config(compile_model=True)
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    assert history.levers["compiled"] is False
+    assert history.levers["notes"] == ["compiling failed (RuntimeError: no working C++ toolchain): training the "
+                                       "model uncompiled"]
+    assert "note: compiling failed" in capsys.readouterr().out
+    assert history.test_acc[-1] > 20  # it learns: chance is 10 %
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_where_the_machine_has_a_compiler(small_mnist):
+    if levers.compile_missing(torch.device("cpu")):
+        pytest.skip(levers.compile_missing(torch.device("cpu")))
+    config = short_config(compile_model=True)
+    history = fit(build_model(config), small_mnist, config, progress="none")
+    assert history.levers == {"precision": "float32", "compiled": True, "notes": []}
+    assert history.test_acc[-1] > 20  # it learns: chance is 10 %
+
+
+def test_records_made_before_the_levers_are_float32_uncompiled_runs():
+    old = {key: value for key, value in short_config().to_dict().items()
+           if key not in ("precision", "compile_model")}
+    assert same_experiment(short_config().to_dict(), old)
+    assert not same_experiment(short_config(precision="bfloat16").to_dict(), old)
+
+
+def test_an_ablation_row_whose_runs_fell_back_carries_the_note_under_the_table():
+    from utils.tables import ablation_table
+    run = {"seed": 0, "params": 7536, "test_acc": [99.5, 99.5, 99.5], "best_test_acc": 99.5, "fit_seconds": 1.0,
+           "target_reached": True,
+           "device": "cpu", "cpu": "AMD EPYC", "cpu_capability": "AVX2", "threads": 1, "gpu": None,
+           "code": {"commit": "abc1234def", "dirty": False},
+           "levers": {"precision": "float32", "compiled": False, "notes": []}}
+    fell_back = {**run, "variant": "bfloat16",
+                 "levers": {"precision": "float32", "compiled": False, "notes": ["no BF16: training in float32"]}}
+    table = ablation_table([{**run, "variant": "base"}, fell_back], {"base": "base", "bfloat16": "bfloat16 autocast"})
+    assert table.splitlines()[-1] == "- *bfloat16 autocast*: no BF16: training in float32"
+    assert "- *" not in ablation_table([{**run, "variant": "base"}], {"base": "base"})
