@@ -1,4 +1,11 @@
 """Speed levers (utils.levers): asked for in the config, used where the machine has them, else a one-line note."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -6,6 +13,7 @@ from utils import levers
 from utils.config import RunConfig
 from utils.engine import build_model, fit
 from utils.experiment import same_experiment
+from utils.project import ROOT
 
 
 def short_config(**changes):
@@ -52,7 +60,7 @@ def test_compiling_where_the_machine_cannot_trains_uncompiled_with_a_note(small_
 
 
 def test_a_compile_that_fails_on_the_first_batch_falls_back_with_the_error_named(small_mnist, monkeypatch, capsys):
-    def broken(model):
+    def broken(model, **options):
         def call(images):
             raise RuntimeError("no working C++ toolchain\nlong details")
         return call
@@ -67,14 +75,42 @@ def test_a_compile_that_fails_on_the_first_batch_falls_back_with_the_error_named
     assert history.test_acc[-1] > 20  # it learns: chance is 10 %
 
 
+COMPILED_AGAINST_PLAIN = """
+import json, torch
+from utils.config import RunConfig
+from utils.data import load_mnist
+from utils.engine import build_model, fit
+data = load_mnist({data!r}, "cpu", train_samples=2000, test_samples=1000)
+runs = {{}}
+for compiled in (False, True):  # 2,000 images at batch 192: ten full batches and a short one of 80
+    config = RunConfig(model="garam_masala", epochs=2, batch_size=192, lr=0.2, ema_decay=0.9,
+                       recalibrate_average=True, device="cpu", compile_model=compiled)
+    history = fit(build_model(config), data, config, progress="none")
+    runs[compiled] = {{"loss": history.train_loss, "acc": history.test_acc, "levers": history.levers}}
+print(json.dumps(runs))
+"""
+
+
+def test_compiling_with_avx512_kernels_falls_back(monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert "AVX-512" in levers.compile_missing(torch.device("cpu"))
+
+
 @pytest.mark.slow
-def test_a_compiled_run_trains_where_the_machine_has_a_compiler(small_mnist):
-    if levers.compile_missing(torch.device("cpu")):
-        pytest.skip(levers.compile_missing(torch.device("cpu")))
-    config = short_config(compile_model=True)
-    history = fit(build_model(config), small_mnist, config, progress="none")
-    assert history.levers == {"precision": "float32", "compiled": True, "notes": []}
-    assert history.test_acc[-1] > 20  # it learns: chance is 10 %
+def test_a_compiled_run_trains_as_the_plain_one_does(mnist_dir):
+    """With the AVX2 kernels the published runs use (torch reads ATEN_CPU_CAPABILITY at start: a process of its
+    own), the compiled model's losses follow the plain model's, with a short last batch in every epoch."""
+    if not any(shutil.which(name) for name in levers.C_COMPILERS):
+        pytest.skip("no C++ compiler")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    done = subprocess.run([sys.executable, "-c", COMPILED_AGAINST_PLAIN.format(data=str(mnist_dir))], env=env,
+                          capture_output=True, text=True, timeout=600, check=True)
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    plain, compiled = runs["false"], runs["true"]
+    assert compiled["levers"] == {"precision": "float32", "compiled": True, "notes": []}
+    assert all(math.isfinite(loss) for loss in compiled["loss"])
+    assert compiled["loss"] == pytest.approx(plain["loss"], rel=0.05)  # other kernels: close, not to the digit
+    assert abs(compiled["acc"][-1] - plain["acc"][-1]) < 5
 
 
 def test_records_made_before_the_levers_are_float32_uncompiled_runs():

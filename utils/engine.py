@@ -258,7 +258,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     shown = EpochProgress(progress, config.epochs, steps)
     levers = resolve_levers(config)
     if levers.compiled:
-        forward = CompiledForward(model, levers)
+        forward = CompiledForward(model, levers, config.batch_size)
     elif levers.precision == "float32":  # captured graphs would hold float32 kernels: bfloat16 runs uncaptured
         forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
     else:

@@ -37,6 +37,11 @@ def compile_missing(device):
         return "torch.compile does not support this Python"
     if device.type == "cpu" and not any(shutil.which(name) for name in C_COMPILERS):
         return "torch.compile needs a C++ compiler on the CPU and none was found"
+    if device.type == "cpu" and torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        # torch 2.14's AVX-512 kernels for these models' training step corrupt the heap ("malloc(): unaligned
+        # tcache chunk detected"): the process dies, where a fallback can still save the run
+        return ("torch.compile's AVX-512 kernels crash this training step (set ATEN_CPU_CAPABILITY=avx2 to compile "
+                "with AVX2 kernels)")
     if device.type == "cuda":
         try:
             import triton  # noqa: F401 (torch.compile's GPU kernels are Triton's)
@@ -86,15 +91,19 @@ def resolve_levers(config):
 
 
 class CompiledForward:
-    """The model's forward through torch.compile; when compiling fails (on the first batch, where torch compiles),
-    the model's own forward from then on, with a note in `levers`."""
+    """The model's forward through torch.compile for full batches of `batch_size`; when compiling fails (on the
+    first batch, where torch compiles), the model's own forward from then on, with a note in `levers`.
 
-    def __init__(self, model, levers):
-        self.model, self.levers = model, levers
-        self.compiled = torch.compile(model)
+    Compiled for the one batch size (dynamic=False): a batch of another size, an epoch's short last one, runs the
+    model's own forward, as utils.graphs does. That costs no second compile, and avoids torch's dynamic-shape
+    kernels, which gave NaN for these models with AVX2 kernels in torch 2.14 (tests/test_levers.py)."""
+
+    def __init__(self, model, levers, batch_size):
+        self.model, self.levers, self.batch_size = model, levers, batch_size
+        self.compiled = torch.compile(model, dynamic=False)
 
     def __call__(self, images):
-        if self.levers.compiled:
+        if self.levers.compiled and images.shape[0] == self.batch_size:
             try:
                 return self.compiled(images)
             except Exception as error:  # a missing or broken toolchain surfaces only here, as many kinds of error

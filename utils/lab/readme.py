@@ -90,8 +90,11 @@ def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, im
     if seeds:
         from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
 
+        from matplotlib import pyplot
+
         figure = plot_seeds(seeds)
         atomic_write(images_dir / SEEDS_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
                                                                             bbox_inches="tight"))
+        pyplot.close(figure)  # an ablation redraws it after every run, and pyplot keeps each figure until closed
     for path, text in texts.values():
         atomic_write(path, lambda file, text=text: file.write(text.encode()))
