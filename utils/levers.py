@@ -6,6 +6,7 @@ produces, so it is part of the experiment and of the record. A machine that lack
 float32 or uncompiled, and says so in one line ("note: ..."), never with an error: a notebook that asks for bfloat16
 still runs on a CPU without AVX-512 BF16 or on an old GPU. The record keeps what the run used (History.levers).
 """
+import importlib.util
 import shutil
 from dataclasses import dataclass, field
 
@@ -42,11 +43,8 @@ def compile_missing(device):
         # tcache chunk detected"): the process dies, where a fallback can still save the run
         return ("torch.compile's AVX-512 kernels crash this training step (set ATEN_CPU_CAPABILITY=avx2 to compile "
                 "with AVX2 kernels)")
-    if device.type == "cuda":
-        try:
-            import triton  # noqa: F401 (torch.compile's GPU kernels are Triton's)
-        except ImportError:
-            return "torch.compile needs Triton on the GPU and it is not installed"
+    if device.type == "cuda" and importlib.util.find_spec("triton") is None:  # its GPU kernels are Triton's
+        return "torch.compile needs Triton on the GPU and it is not installed"
     if device.type not in ("cpu", "cuda"):
         return f"torch.compile is not used on {device.type}"
     return None
