@@ -48,9 +48,9 @@ BAD_VALUES = {
     "ema_decay": ["x", 1, -0.5],
     "recalibrate_average": ["yes", True],  # True without ema_decay: no average to recalibrate
     "split": ["train", None, ["validation"]],
-    "eval_last_epochs": ["3", 1.5, -1, 2, 101],
+    "eval_last_epochs": ["3", 1.5, -1, 2, 101],  # 2: fewer than the 3 epochs the target is judged by
     "precision": ["bf16", "float16", None],
-    "compile_model": [1, "yes"],  # 2: fewer than the 3 epochs the target is judged by
+    "compile_model": [1, "yes"],
     "seed": ["1", 1.5, -1, 2**32],
     "device": [3, "tpu", "cuda:x"],
     "data_dir": [3, None],

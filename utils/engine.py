@@ -238,7 +238,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     on_epoch: called with the History after every epoch (a search reports each epoch to its scheduler with it).
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
-    On CUDA (with config.cuda_graphs) full training batches run through CUDA graphs (utils.graphs). The levers
+    On CUDA (with config.cuda_graphs, in float32, uncompiled) full training batches run through CUDA graphs
+    (utils.graphs). The levers
     config.precision and config.compile_model apply where the machine has them (utils.levers; history.levers says
     what the run used); the test always runs in float32, uncompiled.
     """
@@ -256,7 +257,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
-    levers = resolve_levers(config)
+    levers, earlier_notes = resolve_levers(config), list((history.levers or {}).get("notes", []))
     if levers.compiled:
         forward = CompiledForward(model, levers, config.batch_size)
     elif levers.precision == "float32":  # captured graphs would hold float32 kernels: bfloat16 runs uncaptured
@@ -291,7 +292,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
-            history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
+            # after the epoch (a compile that failed in it fell back); a resumed run keeps its earlier parts' notes
+            history.levers = {**asdict(levers), "notes": earlier_notes + [
+                note for note in levers.notes if note not in earlier_notes]}
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:
