@@ -239,9 +239,8 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
     On CUDA (with config.cuda_graphs, in float32, uncompiled) full training batches run through CUDA graphs
-    (utils.graphs). The levers
-    config.precision and config.compile_model apply where the machine has them (utils.levers; history.levers says
-    what the run used); the test always runs in float32, uncompiled.
+    (utils.graphs). The levers config.precision and config.compile_model apply where the machine has them
+    (utils.levers; history.levers says what the run used); the test always runs in float32, uncompiled.
     """
     fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)
@@ -257,7 +256,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
-    levers, earlier_notes = resolve_levers(config), list((history.levers or {}).get("notes", []))
+    levers = resolve_levers(config, (history.levers or {}).get("notes", []))  # a resumed run keeps earlier notes
     if levers.compiled:
         forward = CompiledForward(model, levers, config.batch_size)
     elif levers.precision == "float32":  # captured graphs would hold float32 kernels: bfloat16 runs uncaptured
@@ -292,9 +291,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
-            # after the epoch (a compile that failed in it fell back); a resumed run keeps its earlier parts' notes
-            history.levers = {**asdict(levers), "notes": earlier_notes + [
-                note for note in levers.notes if note not in earlier_notes]}
+            history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:

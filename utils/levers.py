@@ -60,8 +60,9 @@ class Levers:
     notes: list = field(default_factory=list)
 
     def fall_back(self, note):
-        """Go without a lever: keep the note and print it on one line."""
-        self.notes.append(note)
+        """Go without a lever: keep the note (once) and print it on one line."""
+        if note not in self.notes:
+            self.notes.append(note)
         print(f"note: {note}", flush=True)
 
     @property
@@ -70,9 +71,10 @@ class Levers:
         return torch.bfloat16 if self.precision == "bfloat16" else None
 
 
-def resolve_levers(config):
-    """The levers `config` asks for that its device has; each one it lacks falls back with a note."""
-    device, levers = config.resolved_device, Levers()
+def resolve_levers(config, notes=()):
+    """The levers `config` asks for that its device has; each one it lacks falls back with a note. notes: those of
+    the earlier parts of a resumed run, kept."""
+    device, levers = config.resolved_device, Levers(notes=list(notes))
     if config.precision == "bfloat16":
         missing = bfloat16_missing(device)
         if missing:

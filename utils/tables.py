@@ -152,9 +152,10 @@ def ablation_table(records, titles, seconds=False):
                     f"| {statistics.mean(r['best_test_acc'] for r in runs):.2f} % "
                     f"| {s['at_target']}/{s['runs']} | {delta} | {machines} | {codes} |"
                     + (f" {statistics.mean(r['fit_seconds'] for r in runs):.1f} |" if seconds else ""))
-    notes = [f"- *{escape(titles[name])}*: {escape(note)}" for name in titles
-             for note in sorted({note for r in by_variant.get(name, []) for note in (r.get("levers") or {}).get(
-                 "notes", [])})]
+    notes = []
+    for name in titles:
+        fallbacks = {note for r in by_variant.get(name, []) for note in (r.get("levers") or {}).get("notes", [])}
+        notes += [f"- *{escape(titles[name])}*: {escape(note)}" for note in sorted(fallbacks)]
     return "\n".join(rows + ([""] + notes if notes else []))
 
 

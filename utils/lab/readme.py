@@ -88,9 +88,9 @@ def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, im
         path, text = texts[STORE_SECTIONS[name]]
         texts[STORE_SECTIONS[name]] = (path, replace_section(text, name, body, str(path)))
     if seeds:
-        from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
-
         from matplotlib import pyplot
+
+        from utils.plots import plot_seeds  # matplotlib (and torch, through utils.data): only when drawing
 
         figure = plot_seeds(seeds)
         atomic_write(images_dir / SEEDS_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
