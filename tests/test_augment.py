@@ -37,8 +37,8 @@ def test_shift_fills_uncovered_pixels_with_black():
 
 
 def test_the_rotation_is_the_recipes_plus_or_minus_7_degrees_and_no_more():
-    """05-07's text says ±7°: the recipe says so, and the warps drawn for it turn digits by up to 7°, not 14°."""
-    for stem in ("05_garam_masala", "06_smallest", "07_speedrun"):
+    """05-08's text says ±7°: the recipe says so, and the warps drawn for it turn digits by up to 7°, not 14°."""
+    for stem in ("05_garam_masala", "06_smallest", "07_speedrun", "08_taught"):
         assert RECIPES[stem]["augment"] == {"rotate": 7.0}, stem
     theta = draw_affine(20000, {"rotate": 7.0}, torch.Generator().manual_seed(0))
     degrees = torch.atan2(theta[:, 1, 0], theta[:, 0, 0]) * 180 / math.pi

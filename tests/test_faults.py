@@ -23,6 +23,7 @@ import torch
 from utils import mnist
 from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.config import RunConfig
+from utils.distill import TeacherError, load_teacher
 from utils.engine import build_model, fit
 from utils.files import read_json
 from utils.mnist import RAW_FILES, MnistDataError, ensure_mnist, file_problems, load_raw, raw_dir
@@ -49,6 +50,11 @@ BAD_VALUES = {
     "recalibrate_average": ["yes", True],  # True without ema_decay: no average to recalibrate
     "split": ["train", None, ["validation"]],
     "eval_last_epochs": ["3", 1.5, -1, 2, 101],  # 2: fewer than the 3 epochs the target is judged by
+    "teacher": [3, None],
+    "teacher_model": [3, "lenet"],
+    "distill_temperature": ["hot", 0, 101],
+    "distill_weight": ["half", -0.1, 1.5],
+    "test_time_augment": ["shift", [(1, 0)], [(5, 0, 0)], [(0, 0, 0)], [(1, 0, 0), (1, 0, 0)]],
     "precision": ["bf16", "float16", None],
     "compile_model": [1, "yes"],
     "seed": ["1", 1.5, -1, 2**32],
@@ -315,6 +321,89 @@ def test_checkpoint_every_file_the_project_writes_loads_as_plain_data(trained):
     for name in ("last.pt", "best.pt"):
         state = torch.load(folder / name, weights_only=True)
         assert "model" in state and "config" in state
+
+
+# ---- teacher (a taught run's teacher file) ----------------------------------------------------------------------
+
+def taught(teacher, split="test", teacher_model="garam_masala", **changes):
+    """A taught run's config with `teacher` as its teacher file."""
+    return RunConfig(model="smallest", epochs=1, device="cpu", teacher=str(teacher), teacher_model=teacher_model,
+                     split=split, **changes)
+
+
+@pytest.fixture(scope="module")
+def teacher_file(tmp_path_factory):
+    """A teacher file as a run saves one (utils.report.save_run): garam_masala's weights and config."""
+    config = RunConfig(model="garam_masala", epochs=1, device="cpu")
+    path = tmp_path_factory.mktemp("teacher") / "model.pt"
+    torch.save({"model": build_model(config).state_dict(), "config": config.to_dict(), "notebook": "05_garam_masala",
+                "test_acc": 99.0}, path)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "foreign", "directory"])
+def test_teacher_damaged_or_missing_is_named_before_any_epoch(teacher_file, small_mnist, tmp_path, damage):
+    path = tmp_path / "teacher.pt"
+    if damage == "truncated":
+        path.write_bytes(teacher_file.read_bytes()[:1000])
+    elif damage == "foreign":
+        path.write_text('{"not": "a model"}')
+    elif damage == "directory":
+        path.mkdir()
+    config = taught(path)
+    model = build_model(config)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    with pytest.raises(TeacherError, match=rf"^teacher file \(RunConfig\.teacher='{path}'\): .*{path}"):
+        fit(model, small_mnist, config, progress="none")
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())  # not one step
+
+
+def test_teacher_of_another_model_than_named_is_refused(teacher_file):
+    with pytest.raises(TeacherError, match=rf"{teacher_file} .* holds a 'garam_masala' model; "
+                                           r"RunConfig\.teacher_model says 'smallest'"):
+        load_teacher(taught(teacher_file, teacher_model="smallest"))
+
+
+def test_teacher_whose_weights_do_not_fit_its_model_is_refused(teacher_file, tmp_path):
+    state = torch.load(teacher_file, weights_only=True)
+    state["config"]["model_args"] = {"downsample": "space-to-depth"}  # a first conv of 4 channels, not 1
+    path = tmp_path / "mismatched.pt"
+    torch.save(state, path)
+    with pytest.raises(TeacherError, match=rf"{path} .* has weights that do not fit its model 'garam_masala'"):
+        load_teacher(taught(path))
+
+
+def test_teacher_trained_on_the_validation_images_is_refused_for_a_validation_run(teacher_file):
+    """The leak a search must never have: its teacher trained on all 60,000 training images, the validation
+    split's 10,000 among them."""
+    with pytest.raises(TeacherError, match=r"trained on all 60,000 training images, the validation split's 10,000 "
+                                           r"among them"):
+        load_teacher(taught(teacher_file, split="validation"))
+
+
+def test_teacher_trained_in_smoke_mode_is_refused_for_a_full_run(teacher_file, tmp_path):
+    state = torch.load(teacher_file, weights_only=True)
+    state["config"]["smoke"] = True
+    path = tmp_path / "smoke.pt"
+    torch.save(state, path)
+    with pytest.raises(TeacherError, match="was trained in smoke mode"):
+        load_teacher(taught(path))
+    assert load_teacher(taught(path, smoke=True)) is not None  # a smoke run may learn from a smoke teacher
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_teacher_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "the payload ran"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch '{marker}'",)
+
+    path = tmp_path / "teacher.pt"
+    torch.save({"model": Payload(), "config": {}}, path)
+    with pytest.raises(TeacherError, match=rf"{path} is not a plain checkpoint"):
+        load_teacher(taught(path))
+    assert not marker.exists()
 
 
 # ---- interruption and concurrency ----------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def one_notebook_per_code():
 
 def test_notebooks_of_one_code_differ_only_in_their_name_and_recipe():
     """What lets Run All execute one notebook per code: 02-04 run 01's cells, their own recipe by name."""
-    assert one_notebook_per_code() == ["01_baseline", "05_garam_masala", "06_smallest", "07_speedrun"]
+    assert one_notebook_per_code() == ["01_baseline", "05_garam_masala", "06_smallest", "07_speedrun",
+                                      "08_taught"]
 
 
 @pytest.mark.slow
@@ -125,7 +126,7 @@ def test_a_published_notebook_holds_no_runner_residue(stem):
                for c in notebook.cells)
 
 
-@pytest.mark.parametrize("stem", ["05_garam_masala", "06_smallest", "07_speedrun"])
+@pytest.mark.parametrize("stem", ["05_garam_masala", "06_smallest", "07_speedrun", "08_taught"])
 def test_the_notebooks_that_augment_show_the_recipe_an_augmented_batch_and_the_lr_schedule(stem):
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4)
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")

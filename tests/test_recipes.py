@@ -29,6 +29,8 @@ MERGED = {
     "06_smallest": {**_BASE_06, **_CHANGES_06,
                     "model_args": {"blocks": ((4, 8), (11, 11, 11, 11)), "deskew": True}},
     "07_speedrun": {**_FIRST_07, "epochs": 12, "batch_size": 192, "lr": 0.2, "eval_last_epochs": 3},
+    "08_taught": {**_BASE_06, **_CHANGES_06, "model_args": {"blocks": ((4, 8), (10, 10, 9, 8)), "deskew": True},
+                  "teacher": "results/05_garam_masala.pt", "teacher_model": "garam_masala", "distill_weight": 0.2},
 }
 
 
@@ -61,7 +63,7 @@ def test_each_recipe_is_one_literal_whose_ingredients_are_commented():
     commented = set()
     for node in ast.parse(source).body:
         if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in ("RECIPE_05", "RECIPE_06", "RECIPE_07")):
+                and node.targets[0].id in ("RECIPE_05", "RECIPE_06", "RECIPE_07", "RECIPE_08")):
             continue
         assert isinstance(node.value, ast.Call) and node.value.func.id == "dict" and not node.value.args, \
             node.targets[0].id

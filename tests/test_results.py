@@ -14,7 +14,7 @@ def test_a_section_is_what_stands_between_its_markers(tmp_path):
 
 
 def test_every_ablation_a_notebook_shows_is_published():
-    for stem in ("05_garam_masala", "06_smallest", "07_speedrun"):
+    for stem in ("05_garam_masala", "06_smallest", "07_speedrun", "08_taught"):
         assert published_section(ablation_section(stem), RESULTS_README).startswith("| variant | params |"), stem
     assert "**Ratio" in published_section("speedrun", RESULTS_README)
 

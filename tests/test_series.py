@@ -172,7 +172,7 @@ def test_readme_tables_come_from_the_results(tmp_path):
     results_readme.write_text("top\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\n<!-- provenance:begin -->\n"
                               "<!-- provenance:end -->\n<!-- speedrun:begin -->\n<!-- speedrun:end -->\n"
                               + "".join(f"<!-- ablation-{nn}:begin -->\n<!-- ablation-{nn}:end -->\n"
-                                        for nn in ("05", "06", "07")) + "bottom\n")
+                                        for nn in ("05", "06", "07", "08")) + "bottom\n")
     refresh_readme(readme, results_readme, results, tmp_path)
     guide, text = readme.read_text(), results_readme.read_text()
     for written in (guide, text):

@@ -8,7 +8,7 @@ import nbformat
 from utils.project import NOTEBOOKS_DIR, ROOT, notebook_stems
 
 LAB = "utils.lab"
-COMMANDS = {f"{LAB}.series", f"{LAB}.ablation", f"{LAB}.bench", f"{LAB}.search"}  # python -m ...: nothing imports them
+COMMANDS = {f"{LAB}.series", f"{LAB}.ablation", f"{LAB}.bench", f"{LAB}.search", f"{LAB}.teacher"}  # python -m ...: nothing imports them
 TORCH_FREE = [f"{LAB}.series", f"{LAB}.sweep", f"{LAB}.cli", f"{LAB}.execute", f"{LAB}.publish", f"{LAB}.store",
               f"{LAB}.scale", f"{LAB}.readme", f"{LAB}.ranking", "utils.results", "utils.experiment",
               "utils.provenance", "utils.tables", "utils.metrics", "utils.recipes", "utils.files", "utils.project"]

@@ -15,11 +15,13 @@ from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import MODELS, canonical_name
 from utils.recipes import RECIPES, with_rules
 from utils.tables import recipe_table
+from utils.test_time import check_copies
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
 SPLITS = ("test", "validation")  # what a run is evaluated on (utils.data.mnist)
 MAX_EPOCHS = 100
+UNTAUGHT = ("", 4.0, 0.5)  # teacher_model, distill_temperature, distill_weight of a run without a teacher
 SMOKE_EPOCHS = 3  # a smoke run trains at most this many epochs (fewer when `epochs` says so): resume can be tried
 
 
@@ -84,6 +86,15 @@ class RunConfig:
     # the 10,000 held out of the training set (utils.data.validation_indices), never reading the test set
     eval_last_epochs: int = 0  # 0: evaluate after every epoch; N: only after the last N (at least the 3 the target
     # is judged by). Evaluating changes no number the run produces, so this only saves the time of the others
+    teacher: str = ""  # a trained model's file (a .pt a run saved; relative paths from the repository root) whose
+    # softened outputs the model learns from beside the labels (utils.distill); empty: the labels alone
+    teacher_model: str = ""  # the registered model the teacher file must hold (its config says which)
+    distill_temperature: float = 4.0  # with a teacher: both nets' logits divided by it before the softmax, so
+    # that the teacher's small probabilities for the wrong digits (which look alike) carry weight
+    distill_weight: float = 0.5  # with a teacher: the loss is (1 - w) x labels' + w x teacher's. Without a teacher
+    # these three keep their defaults (UNTAUGHT), whatever they were given
+    test_time_augment: list = field(default_factory=list)  # copies of every evaluated image, each (right px, down px, degrees): the
+    # prediction averages the softmax over the image and its copies (utils.test_time); empty: the image alone
     precision: str = "float32"  # bfloat16: the forward and the loss under autocast where the machine has native
     # bfloat16 (AVX-512 BF16, or a GPU from Ampere on), else float32 with a note (utils.levers)
     compile_model: bool = False  # train through torch.compile where it can build kernels, else uncompiled with a note
@@ -98,6 +109,8 @@ class RunConfig:
     def __post_init__(self):
         self.validate()
         self.model = canonical_name(self.model)
+        if not self.teacher:  # what shapes a teacher's lesson means nothing without one: one untaught experiment
+            self.teacher_model, self.distill_temperature, self.distill_weight = UNTAUGHT
         if self.smoke:
             self.epochs = min(self.epochs, SMOKE_EPOCHS)
             self.clean_epochs = min(self.clean_epochs, self.epochs)  # the same rule as a short run's (recipes)
@@ -143,6 +156,19 @@ class RunConfig:
             bad("ema_decay", "a number in [0, 1); 0 turns the average off")
         if not isinstance(self.recalibrate_average, bool) or (self.recalibrate_average and not self.ema_decay):
             bad("recalibrate_average", "True or False, and True only with ema_decay > 0 (the average it recalibrates)")
+        if not isinstance(self.teacher, str):
+            bad("teacher", "a model file's path as a string (empty: no teacher)")
+        if not (self.teacher_model == "" or self.teacher_model in MODELS) or (self.teacher and not self.teacher_model):
+            bad("teacher_model", f"the registered model the teacher file holds, one of {sorted(MODELS)} (empty "
+                                 f"without a teacher)")
+        for name, low, high in (("distill_temperature", 0, 100), ("distill_weight", 0, 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+                bad(name, f"a number in ({low}, {high}]")
+        try:
+            self.test_time_augment = check_copies(self.test_time_augment)
+        except (ValueError, TypeError) as error:
+            raise ConfigError("test_time_augment", self.test_time_augment, error) from None
         if self.eval_last_epochs and not TARGET_LAST_EPOCHS <= self.eval_last_epochs <= MAX_EPOCHS:
             bad("eval_last_epochs", f"0 (every epoch) or an integer from {TARGET_LAST_EPOCHS} (the epochs the target "
                                     f"is judged by) to {MAX_EPOCHS}")

@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
+from utils.distill import distillation_loss, load_teacher
 from utils.graphs import graphed_forward
 from utils.levers import CompiledForward, resolve_levers
 from utils.metrics import first_epoch_at_target
 from utils.models import build
 from utils.project import HEADLESS_ENV
 from utils.resume import last_checkpoint, restore, save_training_state  # noqa: F401 (notebooks import it here)
+from utils.test_time import averaged_log_probabilities
 
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
 RECALIBRATION_IMAGES = 10_000  # the first N clean training images set the average's BatchNorm statistics
@@ -66,6 +68,8 @@ class History:
     # the epochs before a resume that were not measured
     levers: dict = None  # what the run used of the levers its config asks for (utils.levers.Levers, as a dict):
     # precision, compiled, and a note for each it went without
+    teacher: dict = None  # the teacher the run learned from (utils.distill.Teacher.info: its file, SHA-256, model,
+    # parameters, split, epochs); None: the labels alone
 
     def append(self, train, test, lr, seconds, eval_seconds):
         """One epoch's metrics; test None: the epoch was not evaluated (config.eval_last_epochs), its test loss and
@@ -151,11 +155,13 @@ def is_evaluated(config, epoch):
 
 
 def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.0, progress=None, average=None,
-                forward=None, autocast_dtype=None):
+                forward=None, autocast_dtype=None, teacher=None, temperature=4.0, distill_weight=0.5):
     """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
     forward: computes the logits instead of `model` (a GraphedForward or CompiledForward of it).
     autocast_dtype: run the forward pass and the loss under torch.autocast in this dtype (bfloat16); the weights,
-    their gradients and the update stay float32. Returns {'loss', 'acc'}."""
+    their gradients and the update stay float32.
+    teacher: a frozen model whose outputs on the same batch the loss also learns from, at `temperature`, with
+    `distill_weight` (utils.distill.distillation_loss). Returns {'loss', 'acc'}: the loss as trained on."""
     model.train()
     forward = forward or model
     loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
@@ -163,7 +169,13 @@ def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.
     for images, labels in batches:
         with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = forward(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+            else:
+                with torch.no_grad():
+                    teacher_logits = teacher(images)
+                loss = distillation_loss(logits, teacher_logits, labels, temperature, distill_weight,
+                                         label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -180,12 +192,13 @@ def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.
 
 
 @torch.inference_mode()
-def evaluate(model, images, labels, batch_size=500):
-    """Mean loss and accuracy (percent) over a whole split. Returns {'loss', 'acc'}."""
+def evaluate(model, images, labels, batch_size=500, copies=()):
+    """Mean loss and accuracy (percent) over a whole split. copies: each image's prediction averaged with these
+    shifted or turned copies' (utils.test_time). Returns {'loss', 'acc'}."""
     model.eval()
     loss_sum = correct = 0
     for start in range(0, len(labels), batch_size):
-        logits = model(images[start:start + batch_size])
+        logits = averaged_log_probabilities(model, images[start:start + batch_size], copies)
         target = labels[start:start + batch_size]
         loss_sum = loss_sum + F.cross_entropy(logits, target, reduction="sum")
         correct = correct + (logits.argmax(1) == target).sum()
@@ -193,10 +206,11 @@ def evaluate(model, images, labels, batch_size=500):
 
 
 @torch.inference_mode()
-def predict(model, images, batch_size=500):
-    """Predicted class of every image, as a tensor on the images' device."""
+def predict(model, images, batch_size=500, copies=()):
+    """Predicted class of every image, as a tensor on the images' device (averaged over `copies` as evaluate)."""
     model.eval()
-    return torch.cat([model(images[s:s + batch_size]).argmax(1) for s in range(0, len(images), batch_size)])
+    return torch.cat([averaged_log_probabilities(model, images[s:s + batch_size], copies).argmax(1)
+                      for s in range(0, len(images), batch_size)])
 
 
 class EpochProgress:
@@ -241,6 +255,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     On CUDA (with config.cuda_graphs, in float32, uncompiled) full training batches run through CUDA graphs
     (utils.graphs). The levers config.precision and config.compile_model apply where the machine has them
     (utils.levers; history.levers says what the run used); the test always runs in float32, uncompiled.
+    With config.teacher the model learns from the teacher's outputs beside the labels (utils.distill; a bad teacher
+    file stops fit before the first epoch, and history.teacher names the file); with config.test_time_augment every
+    test averages each image's prediction over its copies (utils.test_time), in the test's time.
     """
     fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)
@@ -256,6 +273,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
+    teacher = load_teacher(config)  # before any epoch: a bad teacher file stops the run with its name
     levers = resolve_levers(config, (history.levers or {}).get("notes", []))  # a resumed run keeps earlier notes
     if levers.compiled:
         forward = CompiledForward(model, levers, config.batch_size)
@@ -272,7 +290,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
                                          augment=epoch < config.epochs - config.clean_epochs)
             train = train_epoch(model, batches, optimizer, scheduler=scheduler if per_batch else None,
                                 label_smoothing=config.label_smoothing, progress=shown.start(epoch),
-                                average=average, forward=forward, autocast_dtype=levers.autocast_dtype)
+                                average=average, forward=forward, autocast_dtype=levers.autocast_dtype,
+                                teacher=teacher.model if teacher else None, temperature=config.distill_temperature,
+                                distill_weight=config.distill_weight)
             if scheduler is not None and not per_batch:
                 scheduler.step()
             evaluated = model if average is None else average.module
@@ -281,17 +301,19 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             if is_evaluated(config, epoch):
                 if config.recalibrate_average:
                     recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
-                test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size)
+                test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size,
+                                config.test_time_augment)
                 if measure_train:
                     count = min(len(data.train_labels), RECALIBRATION_IMAGES)
                     clean = evaluate(evaluated, data.train_images[:count], data.train_labels[:count],
-                                     config.eval_batch_size)["acc"]
+                                     config.eval_batch_size, config.test_time_augment)["acc"]
             if measure_train:
                 history.train_clean_acc.append(clean)
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
             history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
+            history.teacher = teacher.info if teacher else None
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:

@@ -15,9 +15,10 @@ WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda
 
 # field: its value in every run made before the field existed (its behaviour then, with the field's code absent):
 # no unaugmented last epochs, no weight average, models built with their default arguments (build(model)), and
-# judged on the test set, in float32, uncompiled
+# judged on the test set, in float32, uncompiled, untaught, each test image alone
 ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test",
-               "precision": "float32", "compile_model": False}
+               "precision": "float32", "compile_model": False, "teacher": "", "teacher_model": "",
+               "distill_temperature": 4.0, "distill_weight": 0.5, "test_time_augment": []}
 
 NOT_RECORDED = "not recorded"
 

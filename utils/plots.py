@@ -9,7 +9,7 @@ import torch
 
 from utils.data import MNIST_MEAN, MNIST_STD
 from utils.metrics import TARGET_ACCURACY, min_last, spread
-from utils.tables import ingredient_value
+from utils.tables import ingredient_value, taught_by
 
 
 def plot_curves(history, title=""):
@@ -108,8 +108,37 @@ def plot_seeds(recipes):
         axis.text(1.01, row, f"{summary['at_target']}/{summary['runs']}, mean {summary['mean']:.2f} %",
                   transform=axis.get_yaxis_transform(), va="center", fontsize=8)
     axis.axvline(TARGET_ACCURACY, color="red", linestyle="--", linewidth=1)
-    axis.set_yticks(range(len(recipes)), list(reversed(list(recipes))), fontsize=8)
+    labels = [f"{title} ({taught_by(records[0])})" if taught_by(records[0]) else title
+              for title, records in recipes.items()]
+    axis.set_yticks(range(len(recipes)), list(reversed(labels)), fontsize=8)
     axis.set_xlabel("min of the last 3 epochs' test accuracy (%), one point per seed; red: misses the target")
     axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def plot_soft_targets(teacher, images, labels, temperature, count=6):
+    """The first `count` digits beside the teacher's probabilities for each class: at temperature 1 (what it
+    predicts) and at `temperature` (what a taught net learns from: the runner-up digits get visible weight)."""
+    with torch.no_grad():
+        logits = teacher.model(images[:count]).float().cpu()
+    figure, axes = plt.subplots(2, count, figsize=(count * 1.9, 3.6), gridspec_kw={"height_ratios": [1, 1.2]})
+    for column in range(count):
+        axes[0, column].imshow((images[column].squeeze().cpu() * MNIST_STD + MNIST_MEAN).numpy(), cmap="gray_r",
+                               vmin=0, vmax=1)
+        axes[0, column].set_title(f"label {int(labels[column])}", fontsize=8)
+        axes[0, column].axis("off")
+        axis = axes[1, column]
+        for shift, scale, name in ((-0.2, 1.0, "T = 1"), (0.2, temperature, f"T = {temperature:g}")):
+            axis.bar([digit + shift for digit in range(10)], torch.softmax(logits[column] / scale, 0), width=0.4,
+                     label=name)
+        axis.set_yscale("log")
+        axis.set_ylim(1e-5, 1.5)
+        axis.set_xticks(range(10))
+        axis.tick_params(labelsize=6)
+    axes[1, 0].set_ylabel("probability (log)", fontsize=8)
+    axes[1, -1].legend(fontsize=7)
+    figure.suptitle(f"the teacher's outputs ({teacher.info['model']}): its prediction (T = 1) and what the student "
+                    f"learns from (T = {temperature:g})", fontsize=9)
     figure.tight_layout()
     return figure

@@ -64,6 +64,26 @@ RECIPE_07 = dict(
     eval_last_epochs=3,  # test only the 3 epochs the target counts: the others would only cost time
 )
 
+RECIPE_08 = dict(
+    model="smallest_silu",  # 06's net cut to 4-8 | 10-10-9-8, deskewed: 3,580 parameters
+    model_args={"blocks": ((4, 8), (10, 10, 9, 8)), "deskew": True},
+    epochs=15,
+    batch_size=32,
+    optimizer="sgd",
+    lr=0.05,
+    scheduler="onecycle",
+    pct_start=0.2,
+    augment={"rotate": 7.0},
+    clean_epochs=3,
+    ema_decay=0.9995,
+    recalibrate_average=True,
+    weight_decay=1e-4,  # to here 06's training
+    teacher="results/05_garam_masala.pt",  # notebook 05's published model (7,536 parameters, 60,000 training images)
+    teacher_model="garam_masala",  # the registered model that file holds
+    distill_temperature=4.0,  # softens the teacher's outputs; Hinton et al. found 2.5-4 best for small students
+    distill_weight=0.2,  # a fifth of the loss from the teacher's softened outputs, the rest from the labels
+)
+
 RECIPES = {
     "01_baseline": dict(SEED_TRAINING, model="baseline"),
     "02_batchnorm": dict(SEED_TRAINING, model="batchnorm"),
@@ -72,6 +92,7 @@ RECIPES = {
     "05_garam_masala": RECIPE_05,
     "06_smallest": RECIPE_06,
     "07_speedrun": RECIPE_07,
+    "08_taught": RECIPE_08,
 }
 
 # What each ingredient does, as a notebook's recipe table shows it beside its value (utils.tables.recipe_table).
@@ -97,6 +118,11 @@ INGREDIENTS = {
     "precision": "float32, or bfloat16: the forward pass under autocast where the machine has native bfloat16 "
                  "(else float32, with a note)",
     "compile_model": "train the model through torch.compile where it can build kernels (else uncompiled, with a note)",
+    "teacher": "a trained model whose softened outputs the model learns from beside the labels (utils/distill.py)",
+    "teacher_model": "the registered model the teacher file holds",
+    "distill_temperature": "divides both nets' logits before the softmax: the teacher's doubts between digits show",
+    "distill_weight": "the teacher's share of the loss; the labels have the rest",
+    "test_time_augment": "shifted or turned copies of every test image: the prediction averages over them",
     "split": "what the run is evaluated on: the test set, or 10,000 training images held out (validation; the "
              "model then trains on the other 50,000 and the test set is not read)",
 }
@@ -118,6 +144,9 @@ CHOSEN_ON_VALIDATION = {  # title: the search, or the judgements, that chose it
                                        "utils.lab.search 07 --only stride-batch-192-lr-0.2-11-epochs "
                                        "pool-batch-192-lr-0.2 ...`, results/README.md, Searching without the test "
                                        "set)",
+    "08_taught": "the validation split, by its worst seed, taught by 05's recipe trained on the split's other "
+                 "50,000 images (results/08_search.json: `python -m utils.lab.search 08 --only taught-0.2 "
+                 "taught-0.2-tta taught-t1 ...`, results/README.md, Searching without the test set)",
     "07_speedrun (strided recipe)": "the validation split (results/07_search.json: `python -m utils.lab.search 07 "
                                     "--only stride-batch-192 ...`, results/README.md, Searching without the test set)",
 }

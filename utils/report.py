@@ -19,11 +19,11 @@ from utils.project import METRICS_FILE, MODEL_FILE
 from utils.provenance import machine, provenance
 
 RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
-KINDS = ("notebook", "sweep", "ablation", "search", "bench")  # what asked for the run
+KINDS = ("notebook", "sweep", "ablation", "search", "bench", "teacher")  # what asked for the run
 RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
                  "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
                  "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",
-                 "fit_seconds", "load_seconds", "train_clean_acc", "levers", "best_test_acc",
+                 "fit_seconds", "load_seconds", "train_clean_acc", "levers", "teacher", "best_test_acc",
                  "first_epoch_at_target", "target_reached", "config", "command", "code",
                  "unknown")  # and model_sha256 where a model was saved
 

@@ -8,6 +8,8 @@ and the tables the lab publishes in results/README.md.
   results/<NN>_search.json          the searches for notebook NN's recipe: a record per trial (candidate and
                                     seed) of each search command, on the validation split, finished or stopped
   results/<stem>.bench.json         the speedrun's measurement: one command's alternating runs
+  results/<stem>.validation.json    notebook <stem>'s recipe trained on the validation split's 50,000 images (one
+                                    record); its model, results/<stem>.validation.pt, teaches a taught net's search
   results/README.md                 where the numbers come from; its generated sections (ablation tables, the
                                     speedrun's ratio, ...) are rebuilt by the lab from the files above
 
@@ -28,6 +30,14 @@ def single_path(stem, results_dir=None):
 
 def model_path(stem, results_dir=None):
     return (results_dir or RESULTS_DIR) / f"{stem}.pt"
+
+
+def validation_path(stem, results_dir=None):
+    return (results_dir or RESULTS_DIR) / f"{stem}.validation.json"
+
+
+def validation_model_path(stem, results_dir=None):
+    return (results_dir or RESULTS_DIR) / f"{stem}.validation.pt"
 
 
 def seeds_path(stem, label=None, results_dir=None):
@@ -61,10 +71,12 @@ def records_in(path):
 
 
 def result_files(results_dir=None):
-    """Every records file of the store: singles, seeds, ablations, searches, then benches, each in notebook order."""
+    """Every records file of the store: singles (a notebook's published run, then its recipe trained on the
+    validation split, where a search's teacher is), seeds, ablations, searches, then benches, each in notebook
+    order."""
     results_dir = results_dir or RESULTS_DIR
     stems = notebook_stems()
-    singles = [single_path(s, results_dir) for s in stems]
+    singles = [path(s, results_dir) for s in stems for path in (single_path, validation_path)]
     seeds = [path for s in stems for path in seeds_paths(s, results_dir)]
     ablations = sorted({ablation_path(s, results_dir) for s in stems})
     searches = sorted({search_path(s, results_dir) for s in stems})

@@ -43,13 +43,22 @@ def escape(text):
     return text.replace("|", r"\|")
 
 
+def taught_by(record):
+    """'taught by 05' for a run that learned from a teacher (utils.distill) of notebook 05's recipe, else ''."""
+    teacher = record.get("teacher")
+    if not teacher:
+        return ""
+    return f"taught by {teacher['notebook'][:2]}" if teacher.get("notebook") else f"taught by {teacher['file']}"
+
+
 def results_table(records):
     """One row per published single run."""
     rows = ["| notebook | model | params | epochs | seed | best test acc | min of last 3 | first epoch ≥ 99.4 % "
             "| target | s/epoch | machine | code |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|"]
     for r in records:
         seconds = statistics.mean(r["epoch_seconds"])
-        rows.append(f"| [{r['notebook']}](notebooks/{r['notebook']}.ipynb) | `{r['model']}` | {r['params']:,} "
+        model = f"`{r['model']}`" + (f", {taught_by(r)}" if taught_by(r) else "")
+        rows.append(f"| [{r['notebook']}](notebooks/{r['notebook']}.ipynb) | {model} | {r['params']:,} "
                     f"| {r['epochs']} | {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
                     f"| {r['first_epoch_at_target'] or '–'} | {_yes_no(r['target_reached'])} | {seconds:.1f} "
                     f"| {machine_short(r)} | {code_short(r)} |")
@@ -112,7 +121,9 @@ def seeds_table(title, records, chosen_on=None):
     summary = " ".join(filter(None, [spread_text(records), timing,
                                      f"Recipe chosen on {chosen_on}." if chosen_on else ""]))
     timed = bool(timing)
-    rows = [f"**{title}**, `{records[0]['model']}`, {records[0]['params']:,} parameters, {records[0]['epochs']} "
+    first = records[0]
+    taught = f", {taught_by(first)} ({first['teacher']['params']:,} parameters)" if taught_by(first) else ""
+    rows = [f"**{title}**, `{first['model']}`{taught}, {first['params']:,} parameters, {first['epochs']} "
             f"epochs, {', '.join(machines)}, code {', '.join(codes)}: {summary}", "",
             "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |"
             + (" fit() s |" if timed else ""), "|---:|---:|---:|---:|---:|---|" + ("---:|" if timed else "")]

@@ -4,7 +4,7 @@ ablations and the searches (utils.lab.candidates) change.
 A variant is a short id (what records keep), the title a table shows (free to reword) and the RunConfig changes to
 its ablation's base, one idea each; the tables keep this order. `python -m utils.lab.ablation STEM` runs them.
 """
-from utils.recipes import RECIPE_05, RECIPE_06, RECIPE_07
+from utils.recipes import RECIPE_05, RECIPE_06, RECIPE_07, RECIPE_08
 
 
 def layout(blocks, **more):
@@ -39,6 +39,11 @@ FIRST_RECIPE_07 = {**RECIPE_05, "epochs": 8, "batch_size": 256, "lr": 0.2, "clea
 STRIDE, POOL_FIRST = {"model_args": {"downsample": "stride"}}, {"model_args": {"downsample": "pool-first"}}
 STRIDE_192 = {**STRIDE, "batch_size": 192, "lr": 0.15}
 STRIDE_192_LR_02 = {**STRIDE_192, "lr": 0.2}
+
+# 08's search: its recipe taught by 05's recipe trained on the validation split's other 50,000 images
+# (python -m utils.lab.teacher), never by 05's published model, which saw the 10,000 the search is ranked on
+VALIDATION_TEACHER_08 = "results/05_garam_masala.validation.pt"
+SEARCH_BASE_08 = {**RECIPE_08, "teacher": VALIDATION_TEACHER_08, "distill_weight": 0.5}
 
 SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
 
@@ -154,9 +159,19 @@ VARIANTS_07 = {
     "bfloat16": ("bfloat16 autocast (needs AVX-512 BF16: run without the AVX2 cap)", {"precision": "bfloat16"}),
 }
 
+# 08's ablation: its recipe without the teacher, and with test-time augmentation (the 6 copies its search tried:
+# turned by ±5°, shifted by 1 px each way)
+TTA_COPIES = ((0, 0, 5), (0, 0, -5), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0))
+VARIANTS_08 = {
+    "base": ("notebook 08: 06's net cut to 3,580 and deskewed, taught by 05", {}),
+    "untaught": ("without the teacher: the labels alone (06's deskewed cut)", {"teacher": ""}),
+    "tta": ("with test-time augmentation (6 copies)", {"test_time_augment": TTA_COPIES}),
+}
+
 # stem: (the base every variant changes, the variants); `python -m utils.lab.ablation STEM` runs them
 ABLATIONS = {
     "05_garam_masala": (RECIPE_05, VARIANTS_05),
     "06_smallest": (BASE_06, VARIANTS_06),
     "07_speedrun": (RECIPE_07, VARIANTS_07),
+    "08_taught": (RECIPE_08, VARIANTS_08),
 }

@@ -16,7 +16,8 @@ SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio
 # what refresh_readme builds from the store, by the file each section stands in: the README or results/README.md
 STORE_SECTIONS = {"results": "readme", "colab": "readme", "seeds": "results", "provenance": "results",
                   "speedrun": "results", **{ablation_section(stem): "results" for stem in ABLATIONS}}
-TIMED_ABLATIONS = {"07_speedrun"}  # whose ablation table shows each variant's fit() seconds (one run at a time)
+TIMED_ABLATIONS = {"07_speedrun", "08_taught"}  # whose ablation table shows each variant's fit() seconds (its
+# runs made alike throughout: 07's one at a time, 08's two 1-thread runs at a time)
 COMMAND_SECTIONS = ("search", "schedulers")  # in results/README.md, written by utils.lab.search (rewrite_section)
 
 

@@ -10,7 +10,8 @@ Standard library only: the runner and the README tools write the store without t
 from utils.experiment import same_experiment
 from utils.files import atomic_copy, update_json, write_json
 from utils.provenance import current_command
-from utils.results import bench_path, device_kind, model_path, seeds_path, single_path
+from utils.results import (bench_path, device_kind, model_path, seeds_path, single_path, validation_model_path,
+                           validation_path)
 
 
 def is_current(record, config, device=None):
@@ -82,3 +83,10 @@ def publish_single(stem, record, model_file, results_dir=None):
     """Make a run the published one of notebook `stem`: its model (whose SHA-256 the record holds) and record."""
     atomic_copy(model_file, model_path(stem, results_dir))
     write_json(record, single_path(stem, results_dir))
+
+
+def publish_validation_run(stem, record, model_file, results_dir=None):
+    """Make a run of notebook `stem`'s recipe on the validation split the one a search's teacher is: its model
+    (whose SHA-256 the record holds) to results/<stem>.validation.pt, its record to results/<stem>.validation.json."""
+    atomic_copy(model_file, validation_model_path(stem, results_dir))
+    write_json(record, validation_path(stem, results_dir))
