@@ -81,7 +81,7 @@ def test_a_copy_moves_the_digit_by_whole_pixels_and_turns_it():
 
 def test_copies_are_checked_and_an_empty_list_evaluates_the_image_alone(small_mnist):
     assert check_copies([[1, 0, 0], (0, -1, 5)]) == [[1.0, 0.0, 0.0], [0.0, -1.0, 5.0]]
-    for bad in ("shift", [(1, 0)], [(5, 0, 0)], [(0, 0, 31)], [(0, 0, 0)], [(1, 0, True)]):
+    for bad in ("shift", [(1, 0)], [(5, 0, 0)], [(0, 0, 31)], [(0, 0, 0)], [(1, 0, True)], [(float("nan"), 0, 0)]):
         with pytest.raises(ValueError):
             check_copies(bad)
     model = build_model(RunConfig(model="smallest", device="cpu"))
@@ -118,3 +118,13 @@ def test_the_teacher_command_trains_on_the_validation_split_and_saves_what_a_sea
     student = RunConfig(model="smallest", device="cpu", split="validation", smoke=True, teacher_model="garam_masala",
                         teacher=str(tmp_path / "05_garam_masala.validation.pt"))
     assert load_teacher(student).info["split"] == "validation"
+
+
+def test_a_teacher_file_without_a_record_or_an_accuracy_is_described_as_not_recorded(tmp_path):
+    """A checkpoint fit wrote (last.pt holds no test accuracy and names no notebook) can teach too."""
+    config = RunConfig(model="garam_masala", epochs=1, device="cpu")
+    path = tmp_path / "last.pt"
+    torch.save({"model": build_model(config).state_dict(), "config": config.to_dict()}, path)
+    teacher = load_teacher(RunConfig(model="smallest", device="cpu", teacher=str(path), teacher_model="garam_masala"))
+    text = describe_teacher(teacher)
+    assert "last epoch not recorded on its test images" in text and "its training record is not in results/" in text

@@ -327,8 +327,8 @@ def test_checkpoint_every_file_the_project_writes_loads_as_plain_data(trained):
 
 def taught(teacher, split="test", teacher_model="garam_masala", **changes):
     """A taught run's config with `teacher` as its teacher file."""
-    return RunConfig(model="smallest", epochs=1, device="cpu", teacher=str(teacher), teacher_model=teacher_model,
-                     split=split, **changes)
+    return RunConfig(**{"model": "smallest", "epochs": 1, "device": "cpu", "teacher": str(teacher),
+                        "teacher_model": teacher_model, "split": split, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +389,19 @@ def test_teacher_trained_in_smoke_mode_is_refused_for_a_full_run(teacher_file, t
     with pytest.raises(TeacherError, match="was trained in smoke mode"):
         load_teacher(taught(path))
     assert load_teacher(taught(path, smoke=True)) is not None  # a smoke run may learn from a smoke teacher
+
+
+def test_teacher_changed_between_the_parts_of_a_resumed_run_is_refused(teacher_file, small_mnist, tmp_path):
+    path = tmp_path / "teacher.pt"
+    path.write_bytes(teacher_file.read_bytes())
+    config = taught(path, epochs=2, checkpoint_dir=str(tmp_path / "run"))
+    fit(build_model(config), small_mnist, config, stop_after_epoch=1, progress="none")
+    state = torch.load(path, weights_only=True)
+    state["model"] = {name: value + 0.01 if value.is_floating_point() else value
+                      for name, value in state["model"].items()}  # another teacher under the same name
+    torch.save(state, path)
+    with pytest.raises(TeacherError, match=rf"{path} .* is not the one the run's earlier epochs learned from"):
+        fit(build_model(config), small_mnist, config, resume_from=tmp_path / "run" / "last.pt", progress="none")
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")

@@ -93,8 +93,8 @@ class RunConfig:
     # that the teacher's small probabilities for the wrong digits (which look alike) carry weight
     distill_weight: float = 0.5  # with a teacher: the loss is (1 - w) x labels' + w x teacher's. Without a teacher
     # these three keep their defaults (UNTAUGHT), whatever they were given
-    test_time_augment: list = field(default_factory=list)  # copies of every evaluated image, each (right px, down px, degrees): the
-    # prediction averages the softmax over the image and its copies (utils.test_time); empty: the image alone
+    test_time_augment: list = field(default_factory=list)  # copies of every evaluated image, each (right px,
+    # down px, degrees): the prediction averages the softmax over the image and its copies (utils.test_time)
     precision: str = "float32"  # bfloat16: the forward and the loss under autocast where the machine has native
     # bfloat16 (AVX-512 BF16, or a GPU from Ampere on), else float32 with a note (utils.levers)
     compile_model: bool = False  # train through torch.compile where it can build kernels, else uncompiled with a note

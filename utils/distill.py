@@ -83,6 +83,15 @@ def load_teacher(config, device=None):
     return Teacher(model, info)
 
 
+def check_same_teacher(teacher, earlier, config):
+    """Refuse to resume a run whose earlier epochs learned from another teacher file than `teacher` (their
+    History.teacher, `earlier`): a run learns from one teacher."""
+    if teacher is not None and earlier and earlier.get("sha256") != teacher.info["sha256"]:
+        raise TeacherError(f"teacher file {teacher_path(config.teacher)} (RunConfig.teacher={config.teacher!r}) is "
+                           f"not the one the run's earlier epochs learned from (SHA-256 {earlier.get('sha256')} then, "
+                           f"{teacher.info['sha256']} now): put that file back, or start the run afresh")
+
+
 def teacher_record(info):
     """The record of the run that trained the teacher (results/<notebook>.json, or .validation.json for one trained
     on the validation split) when its model is the teacher file byte for byte; else None."""
@@ -96,12 +105,14 @@ def describe_teacher(teacher):
     """What the teacher is, what it saw and what it cost, in a few lines (its training record where results/ has
     it)."""
     info = teacher.info
+    epochs = "epochs not recorded" if info["epochs"] is None else f"{info['epochs']} epochs"
+    accuracy = "not recorded" if info["test_acc"] is None else f"{info['test_acc']:.2f} %"
     seen = ("the validation split's 50,000 training images: none of the 10,000 a validation run is judged on"
             if info["split"] == "validation" else "the 60,000 training images: no test image")
     lines = [f"teacher: {info['file']} (SHA-256 {info['sha256'][:12]}...), model {info['model']}, "
              f"{info['params']:,} parameters",
-             f"trained on {seen}; {info['epochs']} epochs, seed {info['seed']}; last epoch {info['test_acc']:.2f} % "
-             f"on its {'validation' if info['split'] == 'validation' else 'test'} images"]
+             f"trained on {seen}; {epochs}, seed {info['seed']}; last epoch {accuracy} on its "
+             f"{'validation' if info['split'] == 'validation' else 'test'} images"]
     record = teacher_record(info)
     if record is None:
         lines.append("what it cost: its training record is not in results/ (it was not trained by the runner)")
@@ -119,9 +130,3 @@ def distillation_loss(logits, teacher_logits, labels, temperature, weight, label
                     F.log_softmax(teacher_logits.float() / temperature, 1),
                     reduction="batchmean", log_target=True) * temperature ** 2
     return (1 - weight) * hard + weight * soft
-
-
-def soft_targets(teacher, images, temperature):
-    """The teacher's softmax at `temperature` for each of `images` (what a taught net learns from), on the CPU."""
-    with torch.no_grad():
-        return F.softmax(teacher.model(images).float() / temperature, 1).cpu()

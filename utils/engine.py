@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
-from utils.distill import distillation_loss, load_teacher
+from utils.distill import check_same_teacher, distillation_loss, load_teacher
 from utils.graphs import graphed_forward
 from utils.levers import CompiledForward, resolve_levers
 from utils.metrics import first_epoch_at_target
@@ -274,6 +274,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
     shown = EpochProgress(progress, config.epochs, steps)
     teacher = load_teacher(config)  # before any epoch: a bad teacher file stops the run with its name
+    check_same_teacher(teacher, history.teacher, config)  # a resumed run goes on with the teacher it started with
     levers = resolve_levers(config, (history.levers or {}).get("notes", []))  # a resumed run keeps earlier notes
     if levers.compiled:
         forward = CompiledForward(model, levers, config.batch_size)

@@ -30,7 +30,8 @@ def check_copies(copies):
         if not numbers:
             raise ValueError(f"each copy is (right px, down px, degrees), three numbers; got {copy!r}")
         right, down, degrees = map(float, copy)
-        if max(abs(right), abs(down)) > MAX_SHIFT or abs(degrees) > MAX_DEGREES:
+        if not all(map(math.isfinite, (right, down, degrees))) or max(abs(right), abs(down)) > MAX_SHIFT \
+                or abs(degrees) > MAX_DEGREES:
             raise ValueError(f"copy {copy!r}: shifts of at most {MAX_SHIFT:g} px and turns of at most "
                              f"{MAX_DEGREES:g} degrees")
         if (right, down, degrees) == (0.0, 0.0, 0.0):

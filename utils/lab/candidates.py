@@ -162,11 +162,11 @@ SEARCH_08 = {
 }
 
 # The first three ranked below the untaught cut on the same seeds (06's search), and 0.9 below 0.5: the teacher,
-# itself only about 0.1 above the cut on the validation split, costs the cut more than it teaches. So less of it: a
+# itself only about 0.06 above the cut on the validation split, costs the cut more than it teaches. So less of it: a
 # fifth of the loss; or its plain predictions (temperature 1), which on an augmented image say what the digit now
 # looks like. The fifth with test-time augmentation trains the same weights as without it: the pair measures what
-# the copies alone do, under no early stopping (the median rule stopped the first try after epoch 2, where the
-# copies of an untrained net score lower).
+# the copies alone do, with every trial run to the end (`--scheduler none`: the median rule compares evaluations,
+# and the copies of a half-trained net score lower).
 SECOND_SEARCH_08 = {
     "taught-0.2": ("the cut taught by 05, temperature 4, a fifth of the loss from the teacher",
                    {"distill_weight": 0.2}),
