@@ -51,7 +51,7 @@ BAD_VALUES = {
     "split": ["train", None, ["validation"]],
     "eval_last_epochs": ["3", 1.5, -1, 2, 101],  # 2: fewer than the 3 epochs the target is judged by
     "teacher": [3, None],
-    "teacher_model": [3, "lenet"],
+    "teacher_model": [3, "lenet", ["garam_masala"]],
     "distill_temperature": ["hot", 0, 101],
     "distill_weight": ["half", -0.1, 1.5],
     "test_time_augment": ["shift", [(1, 0)], [(5, 0, 0)], [(0, 0, 0)], [(1, 0, 0), (1, 0, 0)]],

@@ -12,7 +12,7 @@ from utils.augment import check_augment
 from utils.experiment import differences, experiment_of
 from utils.levers import PRECISIONS
 from utils.metrics import TARGET_LAST_EPOCHS
-from utils.models import MODELS, canonical_name
+from utils.models import ALIASES, MODELS, canonical_name
 from utils.recipes import RECIPES, with_rules
 from utils.tables import recipe_table
 from utils.test_time import check_copies
@@ -109,6 +109,8 @@ class RunConfig:
     def __post_init__(self):
         self.validate()
         self.model = canonical_name(self.model)
+        if self.teacher_model:
+            self.teacher_model = canonical_name(self.teacher_model)
         if not self.teacher:  # what shapes a teacher's lesson means nothing without one: one untaught experiment
             self.teacher_model, self.distill_temperature, self.distill_weight = UNTAUGHT
         if self.smoke:
@@ -158,7 +160,8 @@ class RunConfig:
             bad("recalibrate_average", "True or False, and True only with ema_decay > 0 (the average it recalibrates)")
         if not isinstance(self.teacher, str):
             bad("teacher", "a model file's path as a string (empty: no teacher)")
-        if not (self.teacher_model == "" or self.teacher_model in MODELS) or (self.teacher and not self.teacher_model):
+        known = isinstance(self.teacher_model, str) and (self.teacher_model in MODELS or self.teacher_model in ALIASES)
+        if not (self.teacher_model == "" or known) or (self.teacher and not self.teacher_model):
             bad("teacher_model", f"the registered model the teacher file holds, one of {sorted(MODELS)} (empty "
                                  f"without a teacher)")
         for name, low, high in (("distill_temperature", 0, 100), ("distill_weight", 0, 1)):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.files import sha256
-from utils.models import build, count_parameters
+from utils.models import ALIASES, build, count_parameters
 from utils.project import ROOT
 from utils.results import records_in, single_path, validation_path
 
@@ -58,7 +58,10 @@ def load_teacher(config, device=None):
     saved = state["config"]
     if not isinstance(saved, dict) or not isinstance(state["model"], dict):
         refuse("is not a saved run: it lacks the model's config or weights")
-    if saved.get("model") != config.teacher_model:
+    saved_model = saved.get("model")
+    if isinstance(saved_model, str):
+        saved_model = ALIASES.get(saved_model, saved_model)  # a file saved under a model's old name
+    if saved_model != config.teacher_model:
         refuse(f"holds a {saved.get('model')!r} model; RunConfig.teacher_model says {config.teacher_model!r}")
     if saved.get("smoke") and not config.smoke:
         refuse("was trained in smoke mode (a few thousand images, a few epochs): it has nothing to teach")
@@ -77,7 +80,7 @@ def load_teacher(config, device=None):
         refuse(f"has weights that do not fit its model {saved['model']!r}: {str(error).splitlines()[0]}")
     params = count_parameters(model)
     model.to(device or config.resolved_device).eval().requires_grad_(False)
-    info = {"file": config.teacher, "sha256": sha256(path), "model": saved["model"], "params": params,
+    info = {"file": config.teacher, "sha256": sha256(path), "model": saved_model, "params": params,
             "split": saved.get("split", "test"), "epochs": saved.get("epochs"), "seed": saved.get("seed"),
             "notebook": state.get("notebook"), "test_acc": state.get("test_acc")}
     return Teacher(model, info)

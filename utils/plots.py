@@ -48,13 +48,18 @@ def plot_curves(history, title=""):
     return figure
 
 
+def _show_digit(axis, image):
+    """One normalised image as its ink, dark on white."""
+    axis.imshow((image.squeeze().cpu() * MNIST_STD + MNIST_MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+
+
 def _digit_grid(images, captions, title, columns=10):
     rows = max(1, -(-len(images) // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.35), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, caption in zip(axes.flat, images, captions):
-        axis.imshow((image.squeeze().cpu() * MNIST_STD + MNIST_MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        _show_digit(axis, image)
         axis.set_title(caption, fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
@@ -124,8 +129,7 @@ def plot_soft_targets(teacher, images, labels, temperature, count=6):
         logits = teacher.model(images[:count]).float().cpu()
     figure, axes = plt.subplots(2, count, figsize=(count * 1.9, 3.6), gridspec_kw={"height_ratios": [1, 1.2]})
     for column in range(count):
-        axes[0, column].imshow((images[column].squeeze().cpu() * MNIST_STD + MNIST_MEAN).numpy(), cmap="gray_r",
-                               vmin=0, vmax=1)
+        _show_digit(axes[0, column], images[column])
         axes[0, column].set_title(f"label {int(labels[column])}", fontsize=8)
         axes[0, column].axis("off")
         axis = axes[1, column]

@@ -66,7 +66,7 @@ def averaged_log_probabilities(model, images, copies):
     logits = model(images)
     if not copies:
         return logits
-    probabilities = F.softmax(logits.float(), 1)
-    for copy in copies:
-        probabilities = probabilities + F.softmax(model(copies_of(images, copy)).float(), 1)
-    return torch.log(probabilities / (len(copies) + 1))
+    views = [F.log_softmax(logits.float(), 1)]
+    views += [F.log_softmax(model(copies_of(images, copy)).float(), 1) for copy in copies]
+    # the log of the mean probability, averaged in log space: no log(0) where every view is sure of another digit
+    return torch.logsumexp(torch.stack(views), 0) - math.log(len(views))

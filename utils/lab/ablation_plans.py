@@ -27,6 +27,7 @@ RECIPE_3948_06 = {**BASE_06, **RECIPE_CHANGES_06}
 RECIPE_NAME_06 = "06's 3,948 recipe: the SiLU recipe + weight decay 1e-4 + the average's BatchNorm statistics " \
                  "recomputed"
 WIDE_11_BLOCKS = RECIPE_06["model_args"]["blocks"]  # notebook 06's layout: 4,605 parameters with the deskewing
+BLOCKS_3948 = ((4, 8), (10, 10, 10, 10))  # 06's 3,948 net (utils.models.smallest's default layout)
 CUT_BLOCKS = ((4, 8), (10, 10, 9, 8))  # its last two convs narrower: 3,580 parameters
 DESKEW = {"model_args": {"deskew": True}}  # every image deskewed by the model's first layer (utils.deskew)
 NOTEBOOK_NAME_06 = "notebook 06: 06's 3,948 recipe 11 wide after the pool, every image deskewed first: " \
@@ -40,10 +41,13 @@ STRIDE, POOL_FIRST = {"model_args": {"downsample": "stride"}}, {"model_args": {"
 STRIDE_192 = {**STRIDE, "batch_size": 192, "lr": 0.15}
 STRIDE_192_LR_02 = {**STRIDE_192, "lr": 0.2}
 
-# 08's search: its recipe taught by 05's recipe trained on the validation split's other 50,000 images
+# 08's searches: each candidate taught by 05's recipe trained on the validation split's other 50,000 images
 # (python -m utils.lab.teacher), never by 05's published model, which saw the 10,000 the search is ranked on
 VALIDATION_TEACHER_08 = "results/05_garam_masala.validation.pt"
-SEARCH_BASE_08 = {**RECIPE_08, "teacher": VALIDATION_TEACHER_08, "distill_weight": 0.5}
+# 08's first recipe: 06's net cut to 4-8 | 10-10-9-8 and deskewed (3,580 parameters), taught by 05; the base of
+# 08's searches and of its ablation
+CUT_RECIPE_08 = {**RECIPE_08, **layout(CUT_BLOCKS, deskew=True)}
+SEARCH_BASE_08 = {**CUT_RECIPE_08, "teacher": VALIDATION_TEACHER_08, "distill_weight": 0.5}
 
 SEPARABLE_24 = layout(((4, 8), (24, 24, 24, 24)), separable=True)
 
@@ -159,11 +163,11 @@ VARIANTS_07 = {
     "bfloat16": ("bfloat16 autocast (needs AVX-512 BF16: run without the AVX2 cap)", {"precision": "bfloat16"}),
 }
 
-# 08's ablation: its recipe without the teacher, and with test-time augmentation (the 6 copies its search tried:
-# turned by ±5°, shifted by 1 px each way)
+# 08's ablation, on its first recipe (the cut, whose teacher the searches tuned): without the teacher, and with
+# test-time augmentation (the 6 copies its search tried: turned by ±5°, shifted by 1 px each way)
 TTA_COPIES = ((0, 0, 5), (0, 0, -5), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0))
 VARIANTS_08 = {
-    "base": ("notebook 08: 06's net cut to 3,580 and deskewed, taught by 05", {}),
+    "base": ("08's first recipe: 06's net cut to 3,580 and deskewed, taught by 05", {}),
     "untaught": ("without the teacher: the labels alone (06's deskewed cut)", {"teacher": ""}),
     "tta": ("with test-time augmentation (6 copies)", {"test_time_augment": TTA_COPIES}),
 }
@@ -173,5 +177,5 @@ ABLATIONS = {
     "05_garam_masala": (RECIPE_05, VARIANTS_05),
     "06_smallest": (BASE_06, VARIANTS_06),
     "07_speedrun": (RECIPE_07, VARIANTS_07),
-    "08_taught": (RECIPE_08, VARIANTS_08),
+    "08_taught": (CUT_RECIPE_08, VARIANTS_08),
 }
