@@ -154,8 +154,9 @@ CHOSEN_ON_VALIDATION = {  # title: the search, or the judgements, that chose it
                             "taught-0.2 taught-0.2-tta taught-t1 ...`, results/README.md, Searching without the test "
                             "set)",
     "08_taught (3948 net)": "its lesson on the validation split (08's first recipe); its size as the next net up from "
-                            "the cut, the validation split ranking it level with the 4,605 net (results/08_search.json: "
-                            "`python -m utils.lab.search 08 --only taught-0.2-3948 taught-0.2-4605 ...`)",
+                            "the cut, the validation split ranking it level with the 4,605 net "
+                            "(results/08_search.json: `python -m utils.lab.search 08 --only taught-0.2-3948 "
+                            "taught-0.2-4605 ...`)",
     "07_speedrun (strided recipe)": "the validation split (results/07_search.json: `python -m utils.lab.search 07 "
                                     "--only stride-batch-192 ...`, results/README.md, Searching without the test set)",
 }
