@@ -275,6 +275,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     shown = EpochProgress(progress, config.epochs, steps)
     teacher = load_teacher(config)  # before any epoch: a bad teacher file stops the run with its name
     check_same_teacher(teacher, history.teacher, config)  # a resumed run goes on with the teacher it started with
+    history.teacher = teacher.info if teacher else None
     levers = resolve_levers(config, (history.levers or {}).get("notes", []))  # a resumed run keeps earlier notes
     if levers.compiled:
         forward = CompiledForward(model, levers, config.batch_size)
@@ -314,7 +315,6 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             ended = time.perf_counter()
             history.append(train, test, lr, ended - started, ended - tested)
             history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
-            history.teacher = teacher.info if teacher else None
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:

@@ -113,8 +113,8 @@ def plot_seeds(recipes):
         axis.text(1.01, row, f"{summary['at_target']}/{summary['runs']}, mean {summary['mean']:.2f} %",
                   transform=axis.get_yaxis_transform(), va="center", fontsize=8)
     axis.axvline(TARGET_ACCURACY, color="red", linestyle="--", linewidth=1)
-    labels = [f"{title} ({taught_by(records[0])})" if taught_by(records[0]) else title
-              for title, records in recipes.items()]
+    taught = {title: taught_by(records[0]) for title, records in recipes.items()}
+    labels = [f"{title} ({taught[title]})" if taught[title] else title for title in recipes]
     axis.set_yticks(range(len(recipes)), list(reversed(labels)), fontsize=8)
     axis.set_xlabel("min of the last 3 epochs' test accuracy (%), one point per seed; red: misses the target")
     axis.grid(axis="x", alpha=0.3)

@@ -57,7 +57,8 @@ def results_table(records):
             "| target | s/epoch | machine | code |", "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|"]
     for r in records:
         seconds = statistics.mean(r["epoch_seconds"])
-        model = f"`{r['model']}`" + (f", {taught_by(r)}" if taught_by(r) else "")
+        taught = taught_by(r)
+        model = f"`{r['model']}`" + (f", {taught}" if taught else "")
         rows.append(f"| [{r['notebook']}](notebooks/{r['notebook']}.ipynb) | {model} | {r['params']:,} "
                     f"| {r['epochs']} | {r['seed']} | {r['best_test_acc']:.2f} % | {min_last(r['test_acc']):.2f} % "
                     f"| {r['first_epoch_at_target'] or '–'} | {_yes_no(r['target_reached'])} | {seconds:.1f} "
@@ -122,7 +123,8 @@ def seeds_table(title, records, chosen_on=None):
                                      f"Recipe chosen on {chosen_on}." if chosen_on else ""]))
     timed = bool(timing)
     first = records[0]
-    taught = f", {taught_by(first)} ({first['teacher']['params']:,} parameters)" if taught_by(first) else ""
+    taught = taught_by(first)
+    taught = f", {taught} ({first['teacher']['params']:,} parameters)" if taught else ""
     rows = [f"**{title}**, `{first['model']}`{taught}, {first['params']:,} parameters, {first['epochs']} "
             f"epochs, {', '.join(machines)}, code {', '.join(codes)}: {summary}", "",
             "| seed | best test acc | min of last 3 | last epoch | first epoch ≥ 99.4 % | target |"
