@@ -1,6 +1,7 @@
 """The notebooks as people meet them: any knob, Run All in Jupyter, clean published copies, Colab, resume."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -200,3 +201,23 @@ def test_resume_after_a_stop_gives_the_numbers_of_an_uninterrupted_run(mnist_dir
     log = "\n".join(o.get("text", "") for c in nbformat.read(tmp_path / "resumed.ipynb", as_version=4).cells
                     if c.cell_type == "code" for o in c.outputs)
     assert "epoch  3/3" in log and "epoch  1/3" not in log  # only the epoch the stop left was trained
+
+
+def test_a_notebook_runs_from_the_command_line_as_the_readme_says(mnist_dir, tmp_path):
+    """`jupyter nbconvert --to notebook --execute`, the README's command, on 01 with its parameters cell edited to a
+    smoke run of 1 epoch; the notebook sits in a checkout's layout (notebooks/ beside utils/ and data/)."""
+    before = git_status()
+    (tmp_path / "notebooks").mkdir()
+    for folder in ("utils", "data"):
+        (tmp_path / folder).symlink_to(ROOT / folder, target_is_directory=True)
+    notebook = tmp_path / "notebooks" / "01_baseline.ipynb"
+    nbformat.write(with_parameters("01_baseline", smoke=True, epochs=1), notebook)
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which("jupyter")
+    done = subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", str(notebook), "--output-dir",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    executed = nbformat.read(tmp_path / "out" / "01_baseline.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert "epoch  1/1" in "\n".join(o.get("text", "") for o in outputs)
+    assert git_status() == before

@@ -1,14 +1,22 @@
-"""requirements.txt declares every third-party module that utils/, the notebooks and the tests import.
+"""requirements.txt declares every third-party module that utils/, the notebooks and the tests import, and every
+command a learner runs.
 
 CI's machine keeps whatever was installed on it by hand, so a module that only comes along with another package (or
 an extra left out, as `ray` for `ray[tune]`) passes there and fails on a fresh machine. Each imported module is
 traced to the distribution that provides it (importlib.metadata), and that distribution must have a line of its own.
+A line that nothing imports is there for a command (`jupyter lab`): its comment names it (`# command: jupyter lab;
+...`), and the command must run in this environment.
 """
 import ast
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from importlib import metadata
+
+import pytest
 
 from utils.project import NOTEBOOKS_DIR, ROOT
 
@@ -33,6 +41,29 @@ def declared(text):
             extras = {normalized(e) for e in (match.group(2) or "").split(",") if e.strip()}
             result.setdefault(normalized(match.group(1)), set()).update(extras)
     return result
+
+
+def commands(text):
+    """{distribution: the command its line says it provides} ('name>=1  # command: jupyter lab; what it is for')."""
+    found = {}
+    for line in text.splitlines():
+        requirement, _, comment = line.partition("#")
+        match = re.search(r"\bcommand:\s*([^;]+)", comment)
+        if match and requirement.strip():
+            found[normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip()).group(0))] = \
+                match.group(1).strip()
+    return found
+
+
+def in_this_environment(command):
+    """`command` as an argument list whose program is this environment's: `python` is this interpreter, any other
+    program is looked for beside it first (a virtual environment's bin/), then on the PATH."""
+    program, *arguments = command.split()
+    if program == "python":
+        return [sys.executable, *arguments]
+    found = shutil.which(program, path=os.path.dirname(sys.executable)) or shutil.which(program)
+    assert found, f"{program} is not installed in this environment"
+    return [found, *arguments]
 
 
 def imports_in(source):
@@ -90,6 +121,31 @@ def test_every_imported_third_party_module_is_declared():
     modules = imported_modules()
     assert {"torch", "ray.tune.schedulers", "papermill", "IPython.display"} <= set(modules)  # the scan sees them
     assert missing(REQUIREMENTS.read_text(), modules) == []
+
+
+def unexplained(requirements_text, modules):
+    """The declared distributions that none of `modules` comes from and whose line names no command."""
+    owners = metadata.packages_distributions()
+    importing = {normalized(d) for name in modules for d in owners.get(name.split(".")[0], [])}
+    return set(declared(requirements_text)) - importing - set(commands(requirements_text))
+
+
+def test_every_declared_line_is_imported_or_names_its_command():
+    text = REQUIREMENTS.read_text()
+    assert unexplained(text, imported_modules()) == set(), "lines that nothing imports and that name no command"
+    assert {"jupyterlab": "jupyter lab", "nbconvert": "jupyter nbconvert"}.items() <= commands(text).items()
+
+
+def test_a_line_nothing_imports_without_a_command_is_caught():
+    text = REQUIREMENTS.read_text().replace("# command: jupyter lab;", "#")
+    assert unexplained(text, imported_modules()) == {"jupyterlab"}
+
+
+@pytest.mark.parametrize("command", sorted(set(commands(REQUIREMENTS.read_text()).values())))
+def test_each_declared_command_runs(command):
+    done = subprocess.run([*in_this_environment(command), "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{command} --version: {done.stderr.strip()[-300:]}"
+    assert re.search(r"\d+\.\d+", done.stdout), done.stdout
 
 
 def test_ray_written_without_its_tune_extra_is_caught():
