@@ -3,6 +3,7 @@ import re
 
 import pytest
 import torch
+from scipy import stats
 
 from utils.config import RunConfig
 from utils.files import read_json, write_json
@@ -141,6 +142,8 @@ def test_table_compares_each_variant_with_the_base_on_the_same_seeds():
     assert lines[4].startswith("| no augmentation | 3,756 | 0, 1 | 99.25 ± 0.07 % | 99.20 % |")  # in table order
     assert lines[3].split(" | ")[3] == "99.30 %"  # one seed: no sd
     assert lines[5].endswith("| 0/1 | – | cpu AVX2 ×1 | unknown |")  # no seed in common with the base
+    interval = stats.ttest_rel([99.2, 99.3], [99.45, 99.41]).confidence_interval(0.95)  # paired, as the judge's
+    assert f"| -0.18 ({interval.low:+.2f} to {interval.high:+.2f}) |" in lines[4]
 
 
 def test_the_table_can_show_each_variants_fit_time():

@@ -1,4 +1,4 @@
-"""A taught run (utils.distill) and test-time augmentation (utils.test_time): the loss, the teacher a run learns
+"""A taught run (utils.distill) and test-time augmentation (utils.tta): the loss, the teacher a run learns
 from and what its record keeps, the copies a test averages over, and the search's teacher that never saw a
 validation image. The bad teacher files are in the fault suite (tests/test_faults.py, test_teacher_*)."""
 import pytest
@@ -16,7 +16,7 @@ from utils.lab.teacher import train_teacher
 from utils.mnist import load_raw
 from utils.recipes import RECIPES
 from utils.results import validation_model_path
-from utils.test_time import check_copies, copies_of
+from utils.tta import averaged_log_probabilities, check_copies, copies_of
 
 
 def test_the_loss_is_the_labels_cross_entropy_and_the_teachers_softened_kl_weighed():
@@ -141,3 +141,19 @@ def test_a_teacher_saved_under_a_models_old_name_is_that_model(tmp_path):
         student = RunConfig(model="smallest", device="cpu", teacher=str(path), teacher_model=name)
         assert student.teacher_model == "dropout"
         assert load_teacher(student).info["model"] == "dropout"
+
+
+def test_test_time_augmentation_averages_the_probabilities_of_the_views():
+    """The reference: each view's softmax, averaged; a mean of log-probabilities (a geometric mean) or of logits
+    would give other numbers and, for unsure digits, other predictions."""
+    torch.manual_seed(0)
+    images = torch.randn(8, 1, 28, 28)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    with torch.no_grad():
+        model[1].weight.mul_(20)  # confident, disagreeing views: the kinds of mean differ widely
+        copies = [[1.0, 0.0, 0.0], [0.0, -2.0, 10.0]]
+        views = [images] + [copies_of(images, copy) for copy in copies]
+        expected = torch.stack([torch.softmax(model(view), 1) for view in views]).mean(0)
+        averaged = averaged_log_probabilities(model, images, copies)
+    assert torch.allclose(averaged.exp(), expected, atol=1e-6)
+    assert torch.equal(averaged.argmax(1), expected.argmax(1))

@@ -41,7 +41,6 @@ def test_build_model_owns_the_initial_weights():
 @pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "clean_epochs": 1},
                                     {"ema_decay": 0.9, "clean_epochs": 1, "recalibrate_average": True}],
                          ids=["plain", "average+clean", "average+clean+recalibrated"])
-@pytest.mark.slow
 def test_resume_continues_exactly_where_the_run_stopped(small_mnist, tmp_path, recipe):
     if recipe:  # rotated, so that the clean last epoch differs from the others
         small_mnist = dataclasses.replace(small_mnist, augment={"rotate": 10})
@@ -70,7 +69,6 @@ def test_a_resumed_run_counts_the_time_of_every_part_and_says_which_epochs_it_me
     assert resumed.fit_seconds > first_part.fit_seconds and resumed.fit_seconds >= sum(resumed.epoch_seconds)
 
 
-@pytest.mark.slow
 def test_clean_epochs_train_on_the_images_as_they_are(small_mnist):
     rotated = dataclasses.replace(small_mnist, augment={"rotate": 10})  # the data carries the augmentation
 

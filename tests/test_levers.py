@@ -38,6 +38,15 @@ def test_bfloat16_where_the_machine_lacks_it_trains_in_float32_with_a_one_line_n
     assert printed == ["note: this CPU (AVX2 kernels) has no AVX-512 BF16: training in float32 instead of bfloat16"]
 
 
+def test_a_resumed_run_that_falls_back_again_keeps_the_note_once(monkeypatch, capsys):
+    monkeypatch.setattr(levers, "bfloat16_missing", lambda device: "no AVX-512 BF16 here")
+    config = short_config(precision="bfloat16")
+    first_part = levers.resolve_levers(config)
+    second_part = levers.resolve_levers(config, notes=first_part.notes)  # resumed: the earlier part's notes seed it
+    assert second_part.notes == first_part.notes == ["no AVX-512 BF16 here: training in float32 instead of bfloat16"]
+    assert len(capsys.readouterr().out.splitlines()) == 2  # each part says it once
+
+
 def test_bfloat16_where_the_machine_has_it_trains_the_forward_in_bfloat16(small_mnist, monkeypatch):
     monkeypatch.setattr(levers, "bfloat16_missing", lambda device: None)  # forced: autocast runs on any CPU
     seen = []

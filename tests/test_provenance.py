@@ -15,7 +15,7 @@ from utils.engine import History
 from utils.project import ROOT
 from utils.provenance import UTILS_DIR, current_command, utils_hash
 from utils.report import metrics_record
-from utils.tables import machine_short
+from utils.tables import machine_short, provenance_table
 
 FIELDS = {"cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch", "python"}
 
@@ -78,3 +78,65 @@ def test_a_command_recorded_under_its_old_name_reads_under_todays():
     for unchanged in ("python -m utils.lab.ablation 05", "python -m utils.inspection 06", "python -m pytest",
                       "Jupyter: notebooks/05_garam_masala.ipynb", None):
         assert current_command(unchanged) == unchanged
+
+
+def test_uncommitted_code_is_named_and_makes_a_record_dirty(tmp_path):
+    """In a repository of the project's code: a changed textbook file, a new notebook, requirements.txt; data and
+    results outside the code count for nothing."""
+    for folder in ("utils", "notebooks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "requirements.txt", tmp_path)
+
+    def git(*arguments):
+        subprocess.run(["git", *arguments], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    probe = "import json; from utils.provenance import code_identity, uncommitted; " \
+            "print(json.dumps([uncommitted(), code_identity()['dirty']]))"
+
+    def state():
+        done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "new.json").write_text("[]")
+    assert state() == [[], False]
+    with open(tmp_path / "utils" / "metrics.py", "a") as file:
+        file.write("# changed\n")
+    (tmp_path / "notebooks" / "09_new.ipynb").write_text("{}")
+    (tmp_path / "requirements.txt").unlink()
+    assert state() == [["notebooks/09_new.ipynb", "requirements.txt", "utils/metrics.py"], True]
+
+
+@pytest.fixture
+def uncommitted_code(monkeypatch):
+    monkeypatch.setattr("utils.lab.cli.uncommitted", lambda: ["notebooks/05_garam_masala.ipynb", "utils/engine.py"])
+
+
+def test_commands_that_write_records_refuse_uncommitted_code_in_one_line(uncommitted_code, capsys, monkeypatch):
+    from utils.lab import ablation, search, series, teacher
+
+    refused = ("error: uncommitted changes in notebooks/05_garam_masala.ipynb, utils/engine.py: commit them first, "
+               "so that the records name the code that made them, or give --allow-dirty")
+    for main, argv in ((series.main, ["run", "05"]), (series.main, ["run", "05", "--seeds", "0-1"]),
+                       (ablation.main, ["05", "--seeds", "0"]), (search.main, ["07", "--only", "pool-batch-192-lr-0.2"]),
+                       (teacher.main, ["05"])):
+        try:
+            assert main(argv) == 2, argv
+        except SystemExit as exit:  # argparse's parser.exit
+            assert exit.code == 2, argv
+        assert capsys.readouterr().err.splitlines() == [refused], argv
+    ran = []
+    monkeypatch.setattr(series, "run_notebooks", lambda *a, **k: ran.append(a[:2]) or [])
+    assert series.main(["run", "05", "--allow-dirty"]) == 0  # the records will say dirty
+    assert series.main(["run", "05", "--smoke"]) == series.main(["run", "05", "--no-publish"]) == 0  # nothing kept
+    assert ran == [(["05_garam_masala"], False), (["05_garam_masala"], True), (["05_garam_masala"], False)]
+
+
+def test_the_tables_mark_a_record_of_uncommitted_code():
+    record = {"code": {"commit": "0123456789abcdef", "dirty": True, "utils_sha256": "f" * 64},
+              "command": "python -m utils.lab.series run 05 --allow-dirty", "device": "cpu", "gpu": None,
+              "cpu_capability": "AVX2", "threads": 2}
+    assert "| 0123456+ |" in provenance_table({"05_garam_masala.json": [record]})

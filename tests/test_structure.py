@@ -1,5 +1,6 @@
 """The shape of the code: no import circle, commands at the top only, one lock helper, a runner without torch."""
 import ast
+import os
 import subprocess
 import sys
 
@@ -70,8 +71,38 @@ def test_no_utils_module_imports_a_command_module():
 
 def test_one_lock_helper_in_the_whole_package():
     """utils.files.file_lock is the only place that takes a file lock; everything else goes through it."""
-    takers = sorted(name for name, path in modules().items() if "fcntl" in path.read_text())
+    takers = sorted(name for name, path in modules().items() if "FileLock" in path.read_text())
     assert takers == ["utils.files"]
+
+
+# what Windows lacks of the standard library; a textbook module (or a notebook's cell) that imports one stops there
+POSIX_ONLY = ("fcntl", "termios", "tty", "pty", "pwd", "grp", "resource", "posix", "crypt", "syslog")
+WITHOUT_POSIX = """
+import builtins, os, sys
+real_import = builtins.__import__
+def windows_import(name, globals=None, locals=None, fromlist=(), level=0):
+    importer = (globals or {}).get("__name__") or ""
+    if name.split(".")[0] in POSIX_ONLY and (importer.split(".")[0] in ("utils", "__main__")):
+        raise ImportError(f"{importer} imports {name}, which Windows lacks")
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = windows_import
+"""
+
+
+def test_the_textbook_imports_and_a_notebook_sets_up_without_posix_only_modules(mnist_dir):
+    """As on Windows: every textbook module imported, then 05's cells up to its data (smoke) run, while any import
+    of a POSIX-only module by utils/ or a notebook cell fails (third-party packages pick their own per system)."""
+    textbook = [name for name in modules() if name != "utils" and not in_lab(name)]
+    cells = [c for c in nbformat.read(NOTEBOOKS_DIR / "05_garam_masala.ipynb", as_version=4).cells
+             if c.cell_type == "code"]
+    setup, *first = ["\n".join(line for line in c.source.splitlines() if not line.startswith("%")) for c in cells[:4]]
+    script = (f"POSIX_ONLY = {POSIX_ONLY!r}\n{WITHOUT_POSIX}\n{setup}\nimport importlib\n"
+              f"for name in {textbook!r}: importlib.import_module(name)\n"
+              + "\n".join(first).replace("smoke = False", "smoke = True") + "\nprint('ready', len(data.train_images))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=NOTEBOOKS_DIR, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip().splitlines()[-1].startswith("ready ")
 
 
 def test_no_notebook_imports_a_lab_module():

@@ -15,7 +15,7 @@ from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import ALIASES, MODELS, canonical_name
 from utils.recipes import RECIPES, with_rules
 from utils.tables import recipe_table
-from utils.test_time import check_copies
+from utils.tta import check_copies
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
@@ -30,8 +30,9 @@ class ConfigError(ValueError):
 
     In Jupyter it shows as that one line, without a traceback: the cause is the value, not the code."""
 
-    def __init__(self, field, value, allowed):
-        super().__init__(f"RunConfig.{field}={value!r} is not allowed: {allowed}")
+    def __init__(self, field, value, allowed, owner="RunConfig"):
+        super().__init__(f"{owner}.{field}={value!r} is not allowed: {allowed}" if owner else
+                         f"{field}={value!r} is not allowed: {allowed}")
         self.field = field
 
     def _render_traceback_(self):  # IPython calls this instead of formatting a traceback
@@ -94,7 +95,7 @@ class RunConfig:
     distill_weight: float = 0.5  # with a teacher: the loss is (1 - w) x labels' + w x teacher's. Without a teacher
     # these three keep their defaults (UNTAUGHT), whatever they were given
     test_time_augment: list = field(default_factory=list)  # copies of every evaluated image, each (right px,
-    # down px, degrees): the prediction averages the softmax over the image and its copies (utils.test_time)
+    # down px, degrees): the prediction averages the softmax over the image and its copies (utils.tta)
     precision: str = "float32"  # bfloat16: the forward and the loss under autocast where the machine has native
     # bfloat16 (AVX-512 BF16, or a GPU from Ampere on), else float32 with a note (utils.levers)
     compile_model: bool = False  # train through torch.compile where it can build kernels, else uncompiled with a note

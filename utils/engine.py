@@ -24,7 +24,7 @@ from utils.metrics import first_epoch_at_target
 from utils.models import build
 from utils.project import HEADLESS_ENV
 from utils.resume import last_checkpoint, restore, save_training_state  # noqa: F401 (notebooks import it here)
-from utils.test_time import averaged_log_probabilities
+from utils.tta import averaged_log_probabilities
 
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
 RECALIBRATION_IMAGES = 10_000  # the first N clean training images set the average's BatchNorm statistics
@@ -194,7 +194,7 @@ def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.
 @torch.inference_mode()
 def evaluate(model, images, labels, batch_size=500, copies=()):
     """Mean loss and accuracy (percent) over a whole split. copies: each image's prediction averaged with these
-    shifted or turned copies' (utils.test_time). Returns {'loss', 'acc'}."""
+    shifted or turned copies' (utils.tta). Returns {'loss', 'acc'}."""
     model.eval()
     loss_sum = correct = 0
     for start in range(0, len(labels), batch_size):
@@ -257,7 +257,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     (utils.levers; history.levers says what the run used); the test always runs in float32, uncompiled.
     With config.teacher the model learns from the teacher's outputs beside the labels (utils.distill; a bad teacher
     file stops fit before the first epoch, and history.teacher names the file); with config.test_time_augment every
-    test averages each image's prediction over its copies (utils.test_time), in the test's time.
+    test averages each image's prediction over its copies (utils.tta), in the test's time.
     """
     fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)

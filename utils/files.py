@@ -6,13 +6,14 @@ A file that several commands add records to is changed with update_json, which h
 read-change-write, so that no command's records are lost to another's write.
 """
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def atomic_write(path, write):
@@ -60,8 +61,7 @@ def file_lock(path):
     """Hold an exclusive lock tied to `path` (a hidden `.<name>.lock` beside it); other holders wait."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(path.parent / f".{path.name}.lock"):  # the operating system's lock: fcntl, or Windows' msvcrt
         yield
 
 

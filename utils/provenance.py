@@ -2,8 +2,8 @@
 
 The same seed gives the same numbers only with the same kernels: on the CPU that means the same torch version, CPU
 capability (oneDNN and ATen pick other kernels for AVX2 and AVX-512, which round differently) and thread count; on a
-GPU the same GPU, torch, cuDNN and TF32 setting. The code is the commit of this checkout and whether utils/ (the code
-that trains) had uncommitted changes, with a hash of utils/ that needs no git.
+GPU the same GPU, torch, cuDNN and TF32 setting. The code is the commit of this checkout and whether the code that
+makes a run (utils/, notebooks/, requirements.txt) had uncommitted changes, with a hash of utils/ that needs no git.
 
 A command that runs notebooks or Ray tasks states itself (`announced`): the processes it starts (notebook kernels,
 Ray workers, which get a copy of the code without .git) inherit its command line and code identity through the
@@ -26,6 +26,7 @@ UTILS_DIR = Path(__file__).resolve().parent
 PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
 # a command's former module name -> today's: a record names its command as it was typed
 FORMER_NAMES = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
+CODE_PATHS = ("utils", "notebooks", "requirements.txt")  # what makes a run: a change here is a change of the code
 
 
 def cpu_model():
@@ -71,20 +72,28 @@ def _git(*arguments):
     result = subprocess.run(["git", *arguments], cwd=UTILS_DIR.parent, capture_output=True, text=True, timeout=30)
     if result.returncode:
         raise OSError(result.stderr.strip())
-    return result.stdout.strip()
+    return result.stdout.rstrip("\n")  # not strip(): a status line may begin with a space
 
 
-def code_identity():
-    """{'commit', 'dirty', 'utils_sha256'} of the code here: dirty means uncommitted changes in utils/; without git
-    (a Ray worker's copy, a zip download) commit and dirty are None."""
+def uncommitted():
+    """The files under CODE_PATHS that differ from the commit (changed, added, removed, new and not ignored), as
+    paths from the repository root; None without git (a Ray worker's copy, a zip download)."""
     try:
         if Path(_git("rev-parse", "--show-toplevel")).resolve() != UTILS_DIR.parent:
             raise OSError("a copy of the project inside another repository")
-        commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--", "utils"))
+        status = _git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS)
     except (OSError, subprocess.SubprocessError):
-        commit = dirty = None
-    return {"commit": commit, "dirty": dirty, "utils_sha256": utils_hash()}
+        return None
+    return sorted(line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines() if line.strip())
+
+
+def code_identity():
+    """{'commit', 'dirty', 'utils_sha256'} of the code here: dirty means uncommitted changes under CODE_PATHS;
+    without git commit and dirty are None."""
+    changed = uncommitted()
+    if changed is None:
+        return {"commit": None, "dirty": None, "utils_sha256": utils_hash()}
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": bool(changed), "utils_sha256": utils_hash()}
 
 
 def command_line(argv):

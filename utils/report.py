@@ -19,7 +19,7 @@ from utils.project import METRICS_FILE, MODEL_FILE
 from utils.provenance import machine, provenance
 
 RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
-KINDS = ("notebook", "sweep", "ablation", "search", "bench", "teacher")  # what asked for the run
+KINDS = ("notebook", "sweep", "ablation", "search", "bench", "teacher", "judge")  # what asked for the run
 RECORD_FIELDS = ("format", "kind", "notebook", "variant", "model", "params", "epochs", "seed", "smoke", "device",
                  "cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch",
                  "python", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds", "eval_seconds",

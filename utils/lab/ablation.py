@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from utils.lab.ablation_plans import ABLATIONS
-from utils.lab.cli import RequestError, parse_seeds, resolve
+from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, parse_seeds, refuse_uncommitted, resolve
 from utils.lab.publish import refresh_published
 from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
 from utils.lab.store import add_records, same_run
@@ -74,13 +74,15 @@ def main(argv=None):
     parser.add_argument("notebook", help=f"whose recipe to ablate: {', '.join(ABLATIONS)} (or 05, 06, 07)")
     parser.add_argument("--seeds", nargs="+", default=["0"], help="e.g. 0-4 or 0 1 2")
     parser.add_argument("--only", nargs="+", metavar="ID", help="run only these variants (ids as in the table)")
+    parser.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY_HELP)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         (stem,) = resolve([args.notebook])
         seeds = parse_seeds(args.seeds)
         plan = ablation(stem)
-        wanted = {(name, seed) for name in args.only or plan.variants for seed in seeds}
+        wanted = {(name, seed) for name in plan.chosen(args.only) for seed in seeds}
+        refuse_uncommitted(args.allow_dirty)
         records = run_ablation(stem, seeds, args.only, resources_from(args),
                                command=command_line(["utils.lab.ablation", *argv]))
     except (ValueError, RequestError, SchedulingError) as error:

@@ -6,6 +6,10 @@ import ast
 import re
 
 from utils.project import notebook_stems
+from utils.provenance import uncommitted
+
+ALLOW_DIRTY_HELP = "write records although utils/, notebooks/ or requirements.txt have uncommitted changes (the " \
+                   "records say so, and nobody can check out the code that made them)"
 
 
 class RequestError(Exception):
@@ -45,3 +49,13 @@ def parse_seeds(texts):
     if len(set(seeds)) != len(seeds):
         raise RequestError(f"--seeds {' '.join(texts)}: a seed is given twice")
     return seeds
+
+
+def refuse_uncommitted(allow_dirty):
+    """RequestError naming the uncommitted files of the code (utils.provenance.CODE_PATHS), unless `allow_dirty`: a
+    record made from them names a commit that does not hold its code."""
+    changed = [] if allow_dirty else uncommitted() or []
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        raise RequestError(f"uncommitted changes in {shown}: commit them first, so that the records name the code "
+                           "that made them, or give --allow-dirty")

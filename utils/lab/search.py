@@ -27,7 +27,7 @@ import time
 from utils.experiment import same_experiment
 from utils.lab import tuning
 from utils.lab.candidates import SEARCHES
-from utils.lab.cli import RequestError, parse_seeds, resolve
+from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, parse_seeds, refuse_uncommitted, resolve
 from utils.lab.publish import publish_section, refresh_published
 from utils.lab.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
 from utils.lab.scale import Resources, SchedulingError, add_arguments, connect, resources_from
@@ -72,9 +72,10 @@ def cost_text(records, wall_seconds=None):
 
 
 def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, resources=None, path=None,
-               data_dir=ROOT / "data", log=print, command=None):
+               data_dir=ROOT / "data", log=print, command=None, allow_dirty=True):
     """Train every (candidate, seed) of `stem`'s search as a Tune trial under `scheduler`, adding each trial's
-    record to `path` as it ends. Returns (the trials' records from this search, their errors)."""
+    record to `path` as it ends. Returns (the trials' records from this search, their errors). allow_dirty: False
+    refuses uncommitted code (the command line, without --allow-dirty)."""
     plan = search_plan(stem)
     path = path or search_path(stem)
     try:
@@ -86,6 +87,7 @@ def run_search(stem, seeds, names=None, scheduler="median", grace=GRACE_EPOCHS, 
     resources = (resources or Resources()).check()
     epochs = max(plan.config(name, 0).epochs for name in names)
     check_grace(grace, epochs)
+    refuse_uncommitted(allow_dirty)
     from utils.lab.training import TrainingJob
 
     jobs = [TrainingJob(plan.config(name, seed, data_dir, "auto").to_dict(), "search", stem, name)
@@ -250,6 +252,7 @@ def main(argv=None):
                                                              "into results/README.md; train nothing")
     parser.add_argument("--compare-schedulers", action="store_true",
                         help="replay the stored finished trials through each scheduler; train nothing")
+    parser.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY_HELP)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -269,7 +272,8 @@ def main(argv=None):
             if len(args.grace) > 1:
                 raise RequestError("--grace: one value for a search (several only with --compare-schedulers)")
             kept, errors = run_search(stem, parse_seeds(args.seeds), args.only, args.scheduler, args.grace[0],
-                                      resources_from(args), command=command_line(["utils.lab.search", *argv]))
+                                      resources_from(args), command=command_line(["utils.lab.search", *argv]),
+                                      allow_dirty=args.allow_dirty)
             print(cost_text(kept, time.perf_counter() - started) if kept else "no trial finished")
             if errors:
                 return 1

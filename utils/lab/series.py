@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 
-from utils.lab.cli import RequestError, parse_seeds, parse_value, resolve
+from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, parse_seeds, parse_value, refuse_uncommitted, resolve
 from utils.lab.execute import CELL_TIMEOUT_SECONDS, NotebookJob, collect, execute_job, notebook_parameters, run_folder
 from utils.lab.publish import publish_notebook_run
 from utils.lab.scale import Pool, Resources, SchedulingError, add_arguments, resources_from
@@ -88,11 +88,12 @@ def run_notebooks(stems, smoke, overrides, publish, cell_timeout, data_dir, log,
 
 
 def run_series(names=(), smoke=False, seeds=None, overrides=None, publish=True, cell_timeout=CELL_TIMEOUT_SECONDS,
-               log=print, resources=None, command=None, resume=False):
+               log=print, resources=None, command=None, resume=False, allow_dirty=True):
     """Execute the chosen notebooks, or train their recipes over `seeds`; returns their outcomes (execute.Outcome,
     sweep.SeedOutcome) in the order asked for. resources: utils.lab.scale.Resources (--address, --cpus-per-run,
     --gpus-per-run); several runs go to Ray. command: what the records name (default: this process's command).
-    resume: one notebook's run continues from its checkpoint after a stop (run_notebooks)."""
+    resume: one notebook's run continues from its checkpoint after a stop (run_notebooks). allow_dirty: False
+    refuses to write records from uncommitted code (the command line, without --allow-dirty)."""
     overrides = dict(overrides or {})
     if isinstance(overrides.get("data_dir"), str):  # the caller's relative path, not one inside notebooks/
         overrides["data_dir"] = os.path.abspath(overrides["data_dir"])
@@ -106,6 +107,8 @@ def run_series(names=(), smoke=False, seeds=None, overrides=None, publish=True, 
     if resume and (len(stems) > 1 or resources.address):
         raise RequestError("--resume resumes one notebook run on this machine; several (or --address) run on Ray, "
                            "whose workers keep no folder from one command to the next")
+    if not smoke and (seeds or publish):
+        refuse_uncommitted(allow_dirty)
     data_dir = str(overrides.get("data_dir", ROOT / "data"))
     # kernels started meanwhile print one line per epoch instead of a live bar
     with announced(command), environment_variable(HEADLESS_ENV, "1"):
@@ -133,6 +136,7 @@ def main(argv=None):
                         help="one notebook: keep a checkpoint after every epoch in runs/checkpoints/; the same command "
                              "after a stop continues after the last finished epoch (same numbers)")
     runner.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_SECONDS, help="seconds per cell")
+    runner.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY_HELP)
     add_arguments(runner)
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # notebook output streams through: show it as it comes
@@ -144,7 +148,8 @@ def main(argv=None):
         seeds = parse_seeds(args.seeds) if args.seeds else None
         outcomes = run_series(args.names, args.smoke, seeds, {k: parse_value(v) for k, v in args.p},
                               not args.no_publish, args.cell_timeout, resources=resources_from(args),
-                              command=command_line(["utils.lab.series", *argv]), resume=args.resume)
+                              command=command_line(["utils.lab.series", *argv]), resume=args.resume,
+                              allow_dirty=args.allow_dirty)
     except (RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

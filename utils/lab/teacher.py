@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from utils.config import RunConfig
-from utils.lab.cli import RequestError, resolve
+from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, refuse_uncommitted, resolve
 from utils.lab.publish import refresh_published
 from utils.lab.store import publish_validation_run
 from utils.lab.training import train
@@ -47,10 +47,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.lab.teacher", description=__doc__.splitlines()[0])
     parser.add_argument("stem", nargs="?", default="05", help="the teacher's notebook (05 by default)")
     parser.add_argument("--seed", type=int, default=TEACHER_SEED)
+    parser.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY_HELP)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
         (stem,) = resolve([args.stem])
+        refuse_uncommitted(args.allow_dirty)
     except RequestError as error:
         parser.exit(2, f"error: {error}\n")
     with announced(command_line(["utils.lab.teacher", *argv])):  # what the record names

@@ -1,4 +1,4 @@
-"""Test-time augmentation: a prediction averaged over the image and a few shifted or turned copies of it.
+"""Test-time augmentation (TTA): a prediction averaged over the image and a few shifted or turned copies of it.
 
 A copy is (right, down, degrees): the digit moved right and down by that many pixels (negative: left, up) and turned
 by that many degrees (positive: clockwise), in one bilinear warp on the device, uncovered pixels black. The
