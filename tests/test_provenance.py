@@ -85,7 +85,8 @@ def test_uncommitted_code_is_named_and_makes_a_record_dirty(tmp_path):
     results outside the code count for nothing."""
     for folder in ("utils", "notebooks"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(ROOT / "requirements.txt", tmp_path)
+    for name in ("requirements.txt", ".gitignore"):  # .gitignore: the probe's own __pycache__ is no change
+        shutil.copy(ROOT / name, tmp_path)
 
     def git(*arguments):
         subprocess.run(["git", *arguments], cwd=tmp_path, check=True, capture_output=True)
@@ -133,6 +134,8 @@ def test_commands_that_write_records_refuse_uncommitted_code_in_one_line(uncommi
     assert series.main(["run", "05", "--allow-dirty"]) == 0  # the records will say dirty
     assert series.main(["run", "05", "--smoke"]) == series.main(["run", "05", "--no-publish"]) == 0  # nothing kept
     assert ran == [(["05_garam_masala"], False), (["05_garam_masala"], True), (["05_garam_masala"], False)]
+    monkeypatch.setattr(series, "run_seeds", lambda *a, **k: [])
+    assert series.main(["run", "05", "--seeds", "0-1", "--no-publish"]) == 0  # a sweep that writes nothing
 
 
 def test_the_tables_mark_a_record_of_uncommitted_code():

@@ -4,10 +4,9 @@ import ast
 import pytest
 
 from utils.config import RunConfig
-from utils.lab.store import is_current
 from utils.project import ROOT, notebook_stems
 from utils.recipes import RECIPES, with_rules
-from utils.results import records_in, seeds_path, single_path
+from utils.results import is_current, records_in, seeds_path, single_path
 
 # The recipes as they stood when they were merged from shared pieces (05's first recipe, 06's ablation base, the SiLU
 # recipe's changes, ...), written out once here: the literals must give the same configs, so that every record made

@@ -4,10 +4,10 @@ import pytest
 from utils import experiment
 from utils.config import RunConfig
 from utils.engine import History
-from utils.lab.store import add_records, is_current
+from utils.lab.store import add_records
 from utils.project import RESULTS_DIR, notebook_stems
 from utils.report import RECORD_FIELDS, RECORD_FORMAT, metrics_record
-from utils.results import records_in, result_files
+from utils.results import is_current, records_in, result_files
 
 RECIPE = RunConfig.from_recipe("05_garam_masala", seed=3, device="cpu")
 

@@ -1,8 +1,8 @@
 """The target rule, and how runs are judged: one run by its last epochs, a recipe by its spread over seeds, a change
 by its difference from the recipe, seed by seed.
 
-Standard library only at import (scipy is loaded by paired_difference): the runner and the README tools judge
-records without torch.
+Standard library only at import (paired_difference loads scipy when called): the runner judges records without
+torch or scipy.
 """
 import statistics
 
@@ -42,22 +42,24 @@ def spread(records):
 
 def paired_difference(pairs, confidence=0.95):
     """A change judged against a base over the same seeds: pairs is [(base, change)] of one number each (the min of
-    the last 3 epochs). Returns {'n', 'mean', 'low', 'high', 'higher', 'lower', 'verdict'}: the mean of change - base,
-    its `confidence` interval from a paired t-test (scipy.stats.ttest_rel; None for one pair; the mean itself when
-    every pair moved by the same amount), how many pairs went up and down, and 'better' (the interval above 0),
-    'worse' (below 0) or 'noise' (the interval holds 0)."""
-    from scipy import stats  # here, not at import: the runner and the README tools load this module without it
+    the last 3 epochs). Returns {'n', 'mean', 'low', 'high', 'higher', 'lower', 'p_sign', 'verdict'}: the mean of
+    change - base and its `confidence` interval from a paired t-test (scipy.stats.ttest_rel), how many pairs went up
+    and down, and 'better' (the interval above 0), 'worse' (below 0) or 'noise'. Where the differences have no
+    spread (one pair, or every pair moved by the same amount) there is no interval (None): the verdict is then an
+    exact sign test's (p_sign, scipy.stats.binomtest), which needs 6 pairs that all moved one way."""
+    from scipy import stats  # here, not at import: the runner loads this module without it
 
     base, change = [b for b, _ in pairs], [c for _, c in pairs]
     differences = [round(c - b, 9) for b, c in pairs]  # percentages with two decimals: no float residue
     mean = round(statistics.mean(differences), 9) + 0.0  # + 0.0: no '-0.00' for a mean of nothing
-    if len(pairs) < 2:
-        low = high = None
-    elif len(set(differences)) == 1:
-        low = high = mean
-    else:
+    higher, lower = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
+    low = high = p_sign = None
+    if len(set(differences)) > 1:
         interval = stats.ttest_rel(change, base).confidence_interval(confidence)
         low, high = float(interval.low), float(interval.high)
-    verdict = "noise" if low is None or low <= 0 <= high else "better" if low > 0 else "worse"
-    return {"n": len(pairs), "mean": mean, "low": low, "high": high, "higher": sum(d > 0 for d in differences),
-            "lower": sum(d < 0 for d in differences), "verdict": verdict}
+        verdict = "noise" if low <= 0 <= high else "better" if low > 0 else "worse"
+    else:
+        p_sign = float(stats.binomtest(higher, higher + lower).pvalue) if higher + lower else 1.0
+        verdict = "noise" if p_sign >= 1 - confidence else "better" if mean > 0 else "worse"
+    return {"n": len(pairs), "mean": mean, "low": low, "high": high, "higher": higher, "lower": lower,
+            "p_sign": p_sign, "verdict": verdict}

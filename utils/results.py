@@ -1,5 +1,5 @@
 """A read-only view of results/: where each kind of record lives, the records a file holds, the seeds tables' files,
-and the tables the lab publishes in results/README.md.
+which records are runs of a config as today's code defines it, and the tables the lab publishes in results/README.md.
 
   results/<stem>.json               the published run of notebook <stem> (one record); its model: results/<stem>.pt
   results/<stem>.seeds.json         notebook <stem>'s recipe over seeds: one recipe on one kind of device
@@ -18,6 +18,7 @@ Standard library only: the runner and the README tools read the store without to
 """
 import re
 
+from utils.experiment import same_experiment
 from utils.files import read_json
 from utils.project import RESULTS_DIR, RESULTS_README, notebook_stems
 
@@ -100,6 +101,13 @@ def seeds_files(results_dir=None):
 def device_kind(record):
     """'cpu' or 'cuda' (or None, where a record never said): runs of two kinds never share a table."""
     return str(record["device"]).split(":")[0] if record.get("device") else None
+
+
+def is_current(record, config, device=None):
+    """Whether `record` is a run of `config` (a config dict) as today's code defines it, on `device`'s kind when
+    given: the same experiment, field by field (utils.experiment.same_experiment)."""
+    return (device is None or device_kind(record) == device.split(":")[0]) and same_experiment(record["config"],
+                                                                                                  config)
 
 
 def ablation_section(stem):

@@ -1,6 +1,7 @@
 """Markdown tables of run records: the results table, a recipe's seeds table with its spread, an ablation table.
 
-Standard library only: the README tools and the notebooks build the same tables from the same records.
+Standard library only at import (a paired difference loads scipy): the README tools and the notebooks build the same
+tables from the same records.
 """
 import statistics
 

@@ -82,9 +82,9 @@ def main(argv=None):
         seeds = parse_seeds(args.seeds)
         plan = ablation(stem)
         wanted = {(name, seed) for name in plan.chosen(args.only) for seed in seeds}
+        resources = resources_from(args)
         refuse_uncommitted(args.allow_dirty)
-        records = run_ablation(stem, seeds, args.only, resources_from(args),
-                               command=command_line(["utils.lab.ablation", *argv]))
+        records = run_ablation(stem, seeds, args.only, resources, command=command_line(["utils.lab.ablation", *argv]))
     except (ValueError, RequestError, SchedulingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

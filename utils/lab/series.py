@@ -107,7 +107,7 @@ def run_series(names=(), smoke=False, seeds=None, overrides=None, publish=True, 
     if resume and (len(stems) > 1 or resources.address):
         raise RequestError("--resume resumes one notebook run on this machine; several (or --address) run on Ray, "
                            "whose workers keep no folder from one command to the next")
-    if not smoke and (seeds or publish):
+    if publish and not smoke:  # what writes records: a full run published, or a sweep's seeds
         refuse_uncommitted(allow_dirty)
     data_dir = str(overrides.get("data_dir", ROOT / "data"))
     # kernels started meanwhile print one line per epoch instead of a live bar

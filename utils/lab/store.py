@@ -1,9 +1,8 @@
-"""The store's write side: adding records to the files under results/ (utils.results names them), one lock per file,
-and which records are current.
+"""The store's write side: adding records to the files under results/ (utils.results names them and says which are
+current), one lock per file, and which records one replaces.
 
 Records are added under one lock per file (utils.files.update_json), so commands adding to one file at once lose
-none. A record is current for a request when its full config is the same experiment as the requested one
-(utils.experiment) and, where the request names one (a seeds sweep), on the same kind of device.
+none.
 
 Standard library only: the runner and the README tools write the store without torch.
 """
@@ -12,13 +11,6 @@ from utils.files import atomic_copy, update_json, write_json
 from utils.provenance import current_command
 from utils.results import (bench_path, device_kind, model_path, seeds_path, single_path, validation_model_path,
                            validation_path)
-
-
-def is_current(record, config, device=None):
-    """Whether `record` is a run of `config` (a config dict) as today's code defines it, on `device`'s kind when
-    given: the same experiment, field by field (utils.experiment.same_experiment)."""
-    return (device is None or device_kind(record) == device.split(":")[0]) and same_experiment(record["config"],
-                                                                                                  config)
 
 
 def same_recipe(one, other):

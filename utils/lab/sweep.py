@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from utils.lab.cli import RequestError
 from utils.lab.publish import publish_seed_run
 from utils.lab.scale import Pool
-from utils.lab.store import is_current
 from utils.metrics import min_last
-from utils.results import records_in, seeds_path
+from utils.results import is_current, records_in, seeds_path
 
 
 @dataclass

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from utils.config import RunConfig
 from utils.lab.ablation_plans import ABLATIONS
-from utils.lab.store import is_current
-from utils.results import ablation_path, records_in
+from utils.results import ablation_path, is_current, records_in
 
 
 @dataclass(frozen=True)
