@@ -39,8 +39,6 @@ from utils.results import ablation_path, is_current, records_in, seeds_path, sin
 from utils.tables import machine_short
 
 JUDGE_FOLDER = "judge"  # under runs/ (or the notebook's checkpoint_dir): one kept record per trained run
-
-
 FIXED = ("seed", "smoke", "split", *WHERE_FIELDS)  # the judge picks the seeds; both sides share data and device
 
 
