@@ -15,7 +15,7 @@ from utils.lab.variants import load_ablation
 from utils.models import build, count_parameters
 from utils.recipes import RECIPES
 from utils.results import ablation_path, records_in
-from utils.tables import ablation_table
+from utils.lab.tables import ablation_table
 
 
 @pytest.mark.parametrize("stem", list(ABLATIONS))

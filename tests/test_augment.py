@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from utils.augment import check_augment, draw_affine, draw_elastic, gaussian_smooth, is_identity, warp
-from utils.data import BACKGROUND, torchvision_transform
-from utils.recipes import RECIPES
-from utils.tables import ingredient_value
+from utils.data import BACKGROUND
+from utils.lab.torchvision_data import torchvision_transform
+from utils.recipes import RECIPES, ingredient_value
 
 
 def test_augment_options_are_checked():

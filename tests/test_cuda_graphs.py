@@ -1,4 +1,4 @@
-"""CUDA graphs in fit (utils.graphs): the same training step as without them. Needs a CUDA GPU; skipped elsewhere."""
+"""CUDA graphs in fit (utils.levers): the same training step as without them. Needs a CUDA GPU; skipped elsewhere."""
 import copy
 
 import pytest
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from utils.config import RunConfig
 from utils.data import load_mnist
 from utils.engine import build_model, fit
-from utils.graphs import GraphedForward
+from utils.levers import GraphedForward
 from utils.models import build
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

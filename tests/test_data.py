@@ -2,7 +2,8 @@
 batches that keep their labels."""
 import torch
 
-from utils.data import load_mnist, torchvision_datasets
+from utils.data import load_mnist
+from utils.lab.torchvision_data import torchvision_datasets
 
 
 def test_fast_path_equals_torchvision_for_the_same_indices(mnist_dir):

@@ -132,7 +132,7 @@ def test_records_made_before_the_levers_are_float32_uncompiled_runs():
 
 
 def test_an_ablation_row_whose_runs_fell_back_carries_the_note_under_the_table():
-    from utils.tables import ablation_table
+    from utils.lab.tables import ablation_table
     run = {"seed": 0, "params": 7536, "test_acc": [99.5, 99.5, 99.5], "best_test_acc": 99.5, "fit_seconds": 1.0,
            "target_reached": True,
            "device": "cpu", "cpu": "AMD EPYC", "cpu_capability": "AVX2", "threads": 1, "gpu": None,

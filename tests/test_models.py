@@ -5,9 +5,9 @@ import torch
 import torch.nn as nn
 
 from utils.config import RunConfig
-from utils.inspection import count_parameters, receptive_field, summary_text
+from utils.inspection import receptive_field, summary_text
 from utils.metrics import PARAM_LIMIT
-from utils.models import DOWNSAMPLES, MODELS, build
+from utils.models import DOWNSAMPLES, MODELS, build, count_parameters
 
 # The seed model's torchsummary rows as published with it (parameters, output shape) and its BN total.
 SEED_CONVS = [(80, (8, 26, 26)), (876, (12, 24, 24)), (1744, (16, 22, 22)), (136, (8, 11, 11)), (876, (12, 9, 9)),

@@ -20,7 +20,7 @@ from utils.engine import build_model, fit
 from utils.lab import series
 from utils.project import GITHUB_REPO, NOTEBOOKS_DIR, ROOT, notebook_stems
 from utils.recipes import INGREDIENTS, RECIPES
-from utils.tables import recipe_table
+from utils.recipes import recipe_table
 
 PER_EPOCH = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "train_clean_acc")
 MACHINE_PATHS = ("/work/", "/root/", "/home/", "/tmp/", "/Users/", "C:\\\\")
@@ -225,3 +225,108 @@ def test_a_notebook_runs_from_the_command_line_as_the_readme_says(mnist_dir, tmp
     assert not [o for o in outputs if o.output_type == "error"]
     assert "epoch  1/1" in "\n".join(o.get("text", "") for o in outputs)
     assert git_status() == before
+
+
+# Notebooks 06-08 teach; what happened when lives in results/README.md. The imports stay in these tests: the module's
+# head is shared with other work.
+TEACHING = ("06_smallest", "07_speedrun", "08_taught")
+KNOB_SENTENCES = (r"\b(first|last) \w+ epochs (are|were) not tested", r"no test point before epoch \d+",
+                  r"\b(Result|this run)\b[^.]*\bseed \d+ with", r"\bthis run, seed \d+", r"\b(GPU|none) was lent")
+
+
+def cells_of(stem):
+    return nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+
+
+def prose(stem):
+    """A notebook's markdown as one line per cell: a sentence may wrap anywhere."""
+    return [" ".join(c.source.split()) for c in cells_of(stem) if c.cell_type == "markdown"]
+
+
+def run_cell(source, namespace):
+    """Execute a code cell's source in `namespace`; the value of its last line when that is an expression."""
+    import ast
+
+    tree = ast.parse(source)
+    last = tree.body.pop() if isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<cell>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace) if last else None
+
+
+@pytest.mark.parametrize("stem", TEACHING)
+def test_no_sentence_states_by_hand_what_a_knob_decides_or_how_the_project_is_run(stem):
+    """Which epochs are tested depends on `epochs`, which run the Result shows on `seed`: a code cell says those."""
+    text = "\n".join(prose(stem))
+    assert [p for p in KNOB_SENTENCES if re.search(p, text, re.IGNORECASE)] == []
+
+
+@pytest.mark.parametrize("epochs, eval_last_epochs", [(12, 3), (15, 3), (3, 3), (12, 0), (12, 5)])
+def test_07_counts_the_untested_epochs_as_fit_skips_them(epochs, eval_last_epochs):
+    from utils.engine import is_evaluated
+
+    (line,) = [line for c in cells_of("07_speedrun") if c.cell_type == "code" for line in c.source.splitlines()
+               if line.startswith("untested = ")]
+    config = RunConfig.from_recipe("07_speedrun", epochs=epochs, eval_last_epochs=eval_last_epochs, device="cpu")
+    namespace = {"config": config}
+    exec(line, namespace)
+    assert namespace["untested"] == sum(not is_evaluated(config, epoch) for epoch in range(config.epochs))
+
+
+@pytest.mark.parametrize("stem", ["07_speedrun", "08_taught"])
+def test_07_and_08_show_their_recipes_seeds_table_alone(stem):
+    """The recipes judged before a notebook's, and not taken, have their tables in results/README.md."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown
+
+    (cell,) = [c for c in cells_of(stem) if c.cell_type == "code" and "seeds_files()" in c.source]
+    shown = run_cell(cell.source, {"NOTEBOOK": stem, "Markdown": Markdown}).data  # Markdown: an earlier cell's
+    plt.close("all")
+    assert shown.count("| seed | best test acc |") == 1 and shown.count(f"**{stem}**, `") == 1
+    assert [link for link in re.findall(r"\]\(\.\./results/README\.md#([\w-]+)\)", " ".join(prose(stem)))
+            if link == "every-seed"], "the notebook links the other recipes' tables"
+
+
+@pytest.mark.parametrize("stem", ["06_smallest", "08_taught"])
+def test_the_result_names_the_runs_target_and_the_goal_and_the_analysis_agrees(stem):
+    """08's published run reaches the target while its goal (the bar under 3,600 parameters) is not reached: the
+    Result prints the two apart, and the Analysis opens with what the goal line says."""
+    from utils.files import read_json
+    from utils.report import result_text
+
+    (cell,) = [c for c in cells_of(stem) if c.cell_type == "code" and "print(result_text(record" in c.source]
+    printed = []
+    run_cell(cell.source, {"metrics_record": lambda *args: read_json(ROOT / "results" / f"{stem}.json"),
+                           "count_parameters": lambda model: None, "result_text": result_text, "print": printed.append,
+                           "save_run": lambda *args: None, **dict.fromkeys(
+                               ("NOTEBOOK", "config", "history", "model", "output_dir", "curves", "wrong"))})
+    lines = printed[0].splitlines()
+    assert [line.split(": ")[-1] for line in lines if line.startswith("this run's target (")] == ["REACHED"]
+    (goal,) = [line for line in lines if line.startswith("the notebook's goal (the bar for a small net")]
+    reached = re.search(r"\): (REACHED|not reached): ", goal).group(1) == "REACHED"
+    analysis = next(text for text in prose(stem) if text.startswith("## Analysis"))
+    assert ("goal is not reached" in analysis[:200]) == (not reached)
+
+
+@pytest.mark.parametrize("stem", ["06_smallest", "08_taught"])
+def test_the_bar_a_notebook_states_is_the_one_small_net_bar_judges(stem):
+    from utils.metrics import BAR_AT_TARGET, BAR_MEAN
+
+    text = " ".join(prose(stem))
+    means = re.findall(r"mean min of the last 3 of at least (\d+\.\d+) %", text)
+    counts = re.findall(r"at least (\d+) of (?:the 10 )?seeds", text)
+    assert means and counts
+    assert {float(m) for m in means} == {BAR_MEAN} and {int(c) for c in counts} == {BAR_AT_TARGET}
+
+
+def test_08s_ablation_says_which_net_it_measures_where_it_is_not_the_published_one():
+    from utils.results import ablation_path, records_in, single_path
+
+    cells = cells_of("08_taught")
+    (index,) = [i for i, c in enumerate(cells) if c.cell_type == "code" and "ablation_section(NOTEBOOK)" in c.source]
+    note = " ".join(cells[index - 1].source.split())
+    ablated = {r["params"] for r in records_in(ablation_path("08_taught")) if r["variant"] == "base"}
+    published = records_in(single_path("08_taught"))[0]["params"]
+    if ablated != {published}:
+        (params,) = ablated
+        assert (f"of the {params:,}-parameter" in note
+                and f"not of the {published:,}-parameter net this notebook publishes" in note)

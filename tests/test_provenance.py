@@ -13,9 +13,10 @@ import torch
 from utils.config import RunConfig
 from utils.engine import History
 from utils.project import ROOT
-from utils.provenance import UTILS_DIR, current_command, utils_hash
+from utils.provenance import UTILS_DIR, machine_short, utils_hash
 from utils.report import metrics_record
-from utils.tables import machine_short, provenance_table
+from utils.lab.cli import current_command
+from utils.lab.tables import provenance_table
 
 FIELDS = {"cpu", "cpu_capability", "onednn_max_cpu_isa", "threads", "gpu", "cudnn", "tf32_conv", "torch", "python"}
 

@@ -147,3 +147,56 @@ def test_the_readmes_module_table_names_every_module_once():
     listed = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `utils/")]
     assert sorted(listed) == sorted(path.relative_to(ROOT).as_posix() for path in PACKAGE_DIR.rglob("*.py")
                                     if path.name != "__init__.py")
+
+
+def notebook_import_lines(stem):
+    """The `from utils... import ...` statements of a notebook's code cells, as source."""
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    source = "\n".join(c.source for c in cells if c.cell_type == "code")
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    return [ast.unparse(node) for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("utils")]
+
+
+def defined_names(path):
+    """The names a module defines at its top level (functions, classes, assignments), not those it imports."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def test_every_notebook_imports_each_name_from_the_module_that_defines_it():
+    """A learner who looks a name up finds it where the import says, not behind a re-export."""
+    found = modules()
+    elsewhere = {}
+    for stem in notebook_stems():
+        for line in notebook_import_lines(stem):
+            node = ast.parse(line).body[0]
+            missing = sorted(a.name for a in node.names if a.name not in defined_names(found[node.module]))
+            if missing:
+                elsewhere.setdefault(stem, []).append(f"{node.module}: {', '.join(missing)}")
+    assert elsewhere == {}
+
+
+# what notebook 01's imports may load: the textbook a learner reads to follow the first notebook
+FIRST_NOTEBOOK_MODULES, FIRST_NOTEBOOK_LINES = 21, 2980
+
+
+def test_the_first_notebooks_imports_load_a_small_textbook():
+    """In a fresh interpreter, notebook 01's imports load at most FIRST_NOTEBOOK_MODULES modules of utils (the
+    package included) with FIRST_NOTEBOOK_LINES lines in all: the lab, the optional features (a teacher, copies at
+    test time) and the lab-only tables stay unloaded."""
+    code = "\n".join(notebook_import_lines("01_baseline") + [
+        "import sys",
+        "loaded = sorted(m for m in sys.modules if m == 'utils' or m.startswith('utils.'))",
+        "print(len(loaded), sum(len(open(sys.modules[m].__file__).readlines()) for m in loaded), *loaded)"])
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    count, lines, *loaded = done.stdout.split()
+    assert not {"utils.distill", "utils.tta", "utils.tables", "utils.lab"} & set(loaded), loaded
+    assert int(count) <= FIRST_NOTEBOOK_MODULES and int(lines) <= FIRST_NOTEBOOK_LINES, (count, lines, loaded)

@@ -1,8 +1,8 @@
 """The Markdown tables (utils.tables): the results row, a recipe's table, provenance, cells that stay cells."""
 from utils.config import RunConfig
-from utils.recipes import INGREDIENTS
-from utils.tables import ALWAYS_SHOWN, code_short, escape, ingredient_value, provenance_table, recipe_table, \
-    results_table
+from utils.recipes import ALWAYS_SHOWN, INGREDIENTS, escape, ingredient_value, recipe_table
+from utils.lab.tables import provenance_table, results_table
+from utils.tables import code_short
 
 RECORD = {"notebook": "06_smallest", "model": "smallest_silu", "params": 4605, "epochs": 15, "seed": 1,
           "best_test_acc": 99.47, "test_acc": [99.0] * 12 + [99.45, 99.47, 99.45], "first_epoch_at_target": 7,

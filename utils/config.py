@@ -13,9 +13,7 @@ from utils.experiment import differences, experiment_of
 from utils.levers import PRECISIONS
 from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import ALIASES, MODELS, canonical_name
-from utils.recipes import RECIPES, with_rules
-from utils.tables import recipe_table
-from utils.tta import check_copies
+from utils.recipes import RECIPES, recipe_table, with_rules
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "onecycle")
@@ -105,7 +103,7 @@ class RunConfig:
     smoke: bool = False  # at most SMOKE_EPOCHS epochs on a few thousand samples: checks the plumbing, proves nothing
     checkpoint_dir: str = ""  # where best.pt and last.pt go; empty: no checkpoints
     eval_batch_size: int = 500  # on the CPU, small eval batches stay in cache: faster than 2000 or 10000
-    cuda_graphs: bool = True  # on CUDA, replay the training forward and backward as CUDA graphs (utils.graphs)
+    cuda_graphs: bool = True  # on CUDA, replay the training forward and backward as CUDA graphs (utils.levers)
 
     def __post_init__(self):
         self.validate()
@@ -169,10 +167,15 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
                 bad(name, f"a number in ({low}, {high}]")
-        try:
-            self.test_time_augment = check_copies(self.test_time_augment)
-        except (ValueError, TypeError) as error:
-            raise ConfigError("test_time_augment", self.test_time_augment, error) from None
+        if not (isinstance(self.test_time_augment, (list, tuple)) and len(self.test_time_augment) == 0):
+            from utils.tta import check_copies  # loaded by the runs that average over copies
+
+            try:
+                self.test_time_augment = check_copies(self.test_time_augment)
+            except (ValueError, TypeError) as error:
+                raise ConfigError("test_time_augment", self.test_time_augment, error) from None
+        else:
+            self.test_time_augment = []  # as check_copies gives it: a list, as JSON keeps it
         if self.eval_last_epochs and not TARGET_LAST_EPOCHS <= self.eval_last_epochs <= MAX_EPOCHS:
             bad("eval_last_epochs", f"0 (every epoch) or an integer from {TARGET_LAST_EPOCHS} (the epochs the target "
                                     f"is judged by) to {MAX_EPOCHS}")

@@ -1,8 +1,8 @@
 """MNIST as tensors on the training device, served as shuffled (and optionally augmented) batches by index.
 
 The fast path loads the verified uint8 files once, normalises them once and keeps them on the device: a batch is
-one gather, with no per-sample PIL work. The plain torchvision ``DataLoader`` path (``torchvision_loaders``) reads
-the same files with the same normalisation and stays for comparison.
+one gather, with no per-sample PIL work (the bench compares it with torchvision's DataLoader:
+utils.lab.torchvision_data).
 """
 import hashlib
 import math
@@ -123,42 +123,3 @@ def mnist(config):
     train_samples, test_samples = (SMOKE_TRAIN_SAMPLES, SMOKE_TEST_SAMPLES) if config.smoke else (None, None)
     load = load_validation_split if config.split == "validation" else load_mnist
     return load(config.data_dir, config.resolved_device, config.augment, train_samples, test_samples)
-
-
-def torchvision_transform(augment=None):
-    """The per-sample torchvision pipeline: [RandomAffine] -> ToTensor -> Normalize, same constants as above."""
-    from torchvision import transforms
-
-    steps = []
-    opts = check_augment(augment)
-    if opts.get("elastic"):
-        raise ValueError("augment: elastic distortion is applied on the device only (MnistData.train_batches); "
-                         "the torchvision comparison path has rotation, shift and scale")
-    if not is_identity(opts):
-        steps.append(transforms.RandomAffine(
-            degrees=opts["rotate"], translate=(opts["shift"], opts["shift"]) if opts["shift"] else None,
-            scale=(1 - opts["scale"], 1 + opts["scale"]) if opts["scale"] else None, fill=0))
-    steps += [transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]
-    return transforms.Compose(steps)
-
-
-def torchvision_datasets(data_dir, augment=None, fetch=True):
-    """torchvision's MNIST datasets over the same verified files: (train, test)."""
-    from torchvision import datasets
-
-    load_raw(data_dir, fetch=fetch)  # verify (and fetch) first: torchvision only checks that the files exist
-    train = datasets.MNIST(str(data_dir), train=True, download=False, transform=torchvision_transform(augment))
-    test = datasets.MNIST(str(data_dir), train=False, download=False, transform=torchvision_transform())
-    return train, test
-
-
-def torchvision_loaders(data_dir, batch_size, augment=None, num_workers=0, seed=0, test_batch_size=1000,
-                        pin_memory=False):
-    """The classic path: DataLoaders with per-sample PIL transforms, for comparison with the fast path.
-    pin_memory: page-locked batches, as GPU tutorials set it, so that the copy to the GPU can overlap."""
-    train, test = torchvision_datasets(data_dir, augment)
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.utils.data.DataLoader(train, batch_size, shuffle=True, num_workers=num_workers,
-                                        generator=generator, persistent_workers=num_workers > 0,
-                                        pin_memory=pin_memory),
-            torch.utils.data.DataLoader(test, test_batch_size, num_workers=num_workers, pin_memory=pin_memory))

@@ -21,7 +21,6 @@ from utils.checkpoint import CheckpointError, load_checkpoint
 from utils.files import sha256
 from utils.models import ALIASES, build, count_parameters
 from utils.project import ROOT
-from utils.results import records_in, single_path, validation_path
 
 
 class TeacherError(CheckpointError):
@@ -98,6 +97,8 @@ def check_same_teacher(teacher, earlier, config):
 def teacher_record(info):
     """The record of the run that trained the teacher (results/<notebook>.json, or .validation.json for one trained
     on the validation split) when its model is the teacher file byte for byte; else None."""
+    from utils.results import records_in, single_path, validation_path  # the published records: a report's reading
+
     if not info.get("notebook"):
         return None
     path = (validation_path if info["split"] == "validation" else single_path)(info["notebook"])
@@ -133,3 +134,19 @@ def distillation_loss(logits, teacher_logits, labels, temperature, weight, label
                     F.log_softmax(teacher_logits.float() / temperature, 1),
                     reduction="batchmean", log_target=True) * temperature ** 2
     return (1 - weight) * hard + weight * soft
+
+
+def taught_loss(config, earlier=None):
+    """(loss_of(images, logits, labels), the teacher's info) of a run that learns from config.teacher: the teacher
+    sees the same batch (under the same autocast as the student) without gradients. earlier: the History.teacher of a
+    resumed run's first part, which must be the same file."""
+    teacher = load_teacher(config)
+    check_same_teacher(teacher, earlier, config)
+
+    def loss_of(images, logits, labels):
+        with torch.no_grad():
+            teacher_logits = teacher.model(images)
+        return distillation_loss(logits, teacher_logits, labels, config.distill_temperature, config.distill_weight,
+                                 config.label_smoothing)
+
+    return loss_of, teacher.info

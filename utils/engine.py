@@ -1,4 +1,4 @@
-"""The training loop, once: build_model, train_epoch, evaluate, fit -> History, with checkpoints (utils.resume).
+"""The training loop, once: build_model, train_epoch, evaluate, fit -> History, with checkpoints (utils.checkpoint).
 
 config.seed has one owner here: build_model draws the initial weights from it, and fit derives each epoch's
 randomness (batch order, augmentation, dropout) from (seed, epoch), so a run resumed after epoch k continues
@@ -10,6 +10,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -17,14 +18,11 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm.std import tqdm
 
-from utils.distill import check_same_teacher, distillation_loss, load_teacher
-from utils.graphs import graphed_forward
-from utils.levers import CompiledForward, resolve_levers
+from utils.levers import training_forward
 from utils.metrics import first_epoch_at_target
 from utils.models import build
 from utils.project import HEADLESS_ENV
-from utils.resume import last_checkpoint, restore, save_training_state  # noqa: F401 (notebooks import it here)
-from utils.tta import averaged_log_probabilities
+from utils.checkpoint import restore, save_training_state
 
 PROGRESS_REFRESH_SECONDS = 1.0  # live bar updates at most this often, so saved outputs stay small
 RECALIBRATION_IMAGES = 10_000  # the first N clean training images set the average's BatchNorm statistics
@@ -71,14 +69,19 @@ class History:
     teacher: dict = None  # the teacher the run learned from (utils.distill.Teacher.info: its file, SHA-256, model,
     # parameters, split, epochs); None: the labels alone
 
-    def append(self, train, test, lr, seconds, eval_seconds):
-        """One epoch's metrics; test None: the epoch was not evaluated (config.eval_last_epochs), its test loss and
-        accuracy are None."""
+    def add_epoch(self, train, test, clean, lr, started, tested, levers, measure_train=False):
+        """One epoch's metrics: its training and test results (test None: not evaluated, config.eval_last_epochs),
+        the clean training accuracy where measured, the LR it started at, its time from `started` (and the test's
+        from `tested`) to now, and the levers it used (after the epoch: a compile that failed in it fell back)."""
+        ended = time.perf_counter()
         test = test or {"loss": None, "acc": None}
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
-                            ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", seconds),
-                            ("eval_seconds", eval_seconds)):
+                            ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", ended - started),
+                            ("eval_seconds", ended - tested)):
             getattr(self, name).append(value)
+        if measure_train:
+            self.train_clean_acc.append(clean)
+        self.levers = asdict(levers)
 
     def as_lists(self):
         return asdict(self)
@@ -154,28 +157,36 @@ def is_evaluated(config, epoch):
     return not config.eval_last_epochs or epoch >= config.epochs - config.eval_last_epochs
 
 
-def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.0, progress=None, average=None,
-                forward=None, autocast_dtype=None, teacher=None, temperature=4.0, distill_weight=0.5):
-    """One pass over `batches`; steps `scheduler` (and updates `average`) after every batch when given.
-    forward: computes the logits instead of `model` (a GraphedForward or CompiledForward of it).
-    autocast_dtype: run the forward pass and the loss under torch.autocast in this dtype (bfloat16); the weights,
-    their gradients and the update stay float32.
-    teacher: a frozen model whose outputs on the same batch the loss also learns from, at `temperature`, with
-    `distill_weight` (utils.distill.distillation_loss). Returns {'loss', 'acc'}: the loss as trained on."""
+def labels_loss(images, logits, labels, label_smoothing=0.0):
+    """The loss of a batch learned from its labels alone: cross-entropy (towards 1 - label_smoothing)."""
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+
+def make_loss(config, earlier_teacher=None):
+    """(loss_of(images, logits, labels), the teacher's info for History.teacher or None): the labels' cross-entropy,
+    or with config.teacher the distillation loss beside the teacher's outputs on the same batch (utils.distill; a
+    bad teacher file, or another one than a resumed run's first part learned from, stops the run here)."""
+    if not config.teacher:
+        return partial(labels_loss, label_smoothing=config.label_smoothing), None
+    from utils.distill import taught_loss  # loaded by the runs that learn from a teacher
+
+    return taught_loss(config, earlier_teacher)
+
+
+def train_epoch(model, forward, batches, optimizer, loss_of, *, scheduler=None, average=None, autocast_dtype=None,
+                progress=None):
+    """One pass over `batches`: each batch's logits by `forward` (the model, or a compiled or CUDA-graphed forward of
+    it: utils.levers.training_forward), its loss by `loss_of(images, logits, labels)`, one optimizer step; then
+    `scheduler` steps and `average` takes the new weights, where given. autocast_dtype: the forward and the loss
+    under torch.autocast in this dtype (bfloat16); the weights, their gradients and the update stay float32.
+    Returns {'loss', 'acc'}: the loss as trained on."""
     model.train()
-    forward = forward or model
     loss_sum = correct = count = 0  # kept as device tensors: no host sync per batch
     device_type = next(model.parameters()).device.type
     for images, labels in batches:
         with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = forward(images)
-            if teacher is None:
-                loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
-            else:
-                with torch.no_grad():
-                    teacher_logits = teacher(images)
-                loss = distillation_loss(logits, teacher_logits, labels, temperature, distill_weight,
-                                         label_smoothing)
+            loss = loss_of(images, logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -191,6 +202,16 @@ def train_epoch(model, batches, optimizer, *, scheduler=None, label_smoothing=0.
     return {"loss": float(loss_sum) / count, "acc": 100.0 * float(correct) / count}
 
 
+def logits_of(model, images, copies=()):
+    """The model's logits for `images`; with copies, the log of its softmax averaged over each image and its copies
+    (utils.tta), which cross_entropy and argmax read as logits."""
+    if not copies:
+        return model(images)
+    from utils.tta import averaged_log_probabilities  # loaded by the runs that average over copies
+
+    return averaged_log_probabilities(model, images, copies)
+
+
 @torch.inference_mode()
 def evaluate(model, images, labels, batch_size=500, copies=()):
     """Mean loss and accuracy (percent) over a whole split. copies: each image's prediction averaged with these
@@ -198,7 +219,7 @@ def evaluate(model, images, labels, batch_size=500, copies=()):
     model.eval()
     loss_sum = correct = 0
     for start in range(0, len(labels), batch_size):
-        logits = averaged_log_probabilities(model, images[start:start + batch_size], copies)
+        logits = logits_of(model, images[start:start + batch_size], copies)
         target = labels[start:start + batch_size]
         loss_sum = loss_sum + F.cross_entropy(logits, target, reduction="sum")
         correct = correct + (logits.argmax(1) == target).sum()
@@ -209,7 +230,7 @@ def evaluate(model, images, labels, batch_size=500, copies=()):
 def predict(model, images, batch_size=500, copies=()):
     """Predicted class of every image, as a tensor on the images' device (averaged over `copies` as evaluate)."""
     model.eval()
-    return torch.cat([averaged_log_probabilities(model, images[s:s + batch_size], copies).argmax(1)
+    return torch.cat([logits_of(model, images[s:s + batch_size], copies).argmax(1)
                       for s in range(0, len(images), batch_size)])
 
 
@@ -240,6 +261,41 @@ class EpochProgress:
             print(f"epoch {epoch + 1:2d}/{self.epochs} | {summary} | {seconds:.1f} s", flush=True)
 
 
+def start_or_resume(resume_from, config, model, optimizer, scheduler, average, data, measure_train):
+    """(History, first epoch): a fresh History at epoch 0, or a last.pt's training state and History, continued
+    after its epoch (utils.checkpoint)."""
+    if resume_from is None:
+        return History(load_seconds=data.load_seconds), 0
+    saved, epochs_done = restore(resume_from, config, model, optimizer, scheduler, average)
+    history = History(**saved)
+    if measure_train:  # epochs an earlier part trained without measuring: unknown, and said so
+        history.train_clean_acc += [None] * (epochs_done - len(history.train_clean_acc))
+    return history, epochs_done
+
+
+def epoch_batches(data, config, epoch):
+    """The training batches of `epoch` (0-based): their order and augmentation, and dropout's randomness, drawn from
+    (seed, epoch), so that a run resumed after any epoch goes on as the uninterrupted one; the last
+    config.clean_epochs unaugmented."""
+    torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
+    generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
+    return data.train_batches(config.batch_size, generator, augment=epoch < config.epochs - config.clean_epochs)
+
+
+def test_epoch(evaluated, data, config, measure_train):
+    """(test metrics, accuracy on clean training images or None) of the evaluated model after an epoch, its
+    BatchNorm statistics recomputed first with config.recalibrate_average; the clean training images (the first
+    RECALIBRATION_IMAGES) are measured with measure_train."""
+    if config.recalibrate_average:
+        recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
+    test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size, config.test_time_augment)
+    if not measure_train:
+        return test, None
+    count = min(len(data.train_labels), RECALIBRATION_IMAGES)
+    return test, evaluate(evaluated, data.train_images[:count], data.train_labels[:count], config.eval_batch_size,
+                          config.test_time_augment)["acc"]
+
+
 def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=None, measure_train=False,
         on_epoch=None):
     """Train `model` on `data` as `config` says; returns the History of all epochs.
@@ -253,7 +309,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     With config.ema_decay > 0 the test metrics and checkpoints are those of the weights' moving average (its
     BatchNorm statistics recomputed first with config.recalibrate_average), and fit leaves that average in `model`.
     On CUDA (with config.cuda_graphs, in float32, uncompiled) full training batches run through CUDA graphs
-    (utils.graphs). The levers config.precision and config.compile_model apply where the machine has them
+    (utils.levers). The levers config.precision and config.compile_model apply where the machine has them
     (utils.levers; history.levers says what the run used); the test always runs in float32, uncompiled.
     With config.teacher the model learns from the teacher's outputs beside the labels (utils.distill; a bad teacher
     file stops fit before the first epoch, and history.teacher names the file); with config.test_time_augment every
@@ -261,60 +317,28 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     """
     fit_started = time.perf_counter()  # warm-up and CUDA-graph capture count; loading MNIST does not
     model.to(config.resolved_device)
-    optimizer = make_optimizer(model, config)
     steps = data.steps_per_epoch(config.batch_size)
+    optimizer = make_optimizer(model, config)
     scheduler, per_batch = make_scheduler(optimizer, config, steps)
     average = make_average(model, config)
-    history, start_epoch = History(load_seconds=data.load_seconds), 0
-    if resume_from is not None:
-        saved, start_epoch = restore(resume_from, config, model, optimizer, scheduler, average)
-        history = History(**saved)
-        if measure_train:  # epochs an earlier part trained without measuring: unknown, and said so
-            history.train_clean_acc += [None] * (start_epoch - len(history.train_clean_acc))
-    earlier = history.fit_seconds or 0.0  # what the earlier parts of a resumed run took
-    shown = EpochProgress(progress, config.epochs, steps)
-    teacher = load_teacher(config)  # before any epoch: a bad teacher file stops the run with its name
-    check_same_teacher(teacher, history.teacher, config)  # a resumed run goes on with the teacher it started with
-    history.teacher = teacher.info if teacher else None
-    levers = resolve_levers(config, (history.levers or {}).get("notes", []))  # a resumed run keeps earlier notes
-    if levers.compiled:
-        forward = CompiledForward(model, levers, config.batch_size)
-    elif levers.precision == "float32":  # captured graphs would hold float32 kernels: bfloat16 runs uncaptured
-        forward = graphed_forward(model, config, data)  # after the resume and the average's copy of the model
-    else:
-        forward = None
+    history, first_epoch = start_or_resume(resume_from, config, model, optimizer, scheduler, average, data,
+                                           measure_train)
+    loss_of, history.teacher = make_loss(config, history.teacher)  # before any epoch: a bad teacher stops it here
+    forward, levers = training_forward(model, config, data, history.levers)  # after the resume and the average
+    shown, earlier = EpochProgress(progress, config.epochs, steps), history.fit_seconds or 0.0
     try:
-        for epoch in range(start_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
-            torch.manual_seed(derived_seed(config.seed, epoch, "dropout"))
-            generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch, "data"))
-            lr, started = optimizer.param_groups[0]["lr"], time.perf_counter()
-            batches = data.train_batches(config.batch_size, generator,
-                                         augment=epoch < config.epochs - config.clean_epochs)
-            train = train_epoch(model, batches, optimizer, scheduler=scheduler if per_batch else None,
-                                label_smoothing=config.label_smoothing, progress=shown.start(epoch),
-                                average=average, forward=forward, autocast_dtype=levers.autocast_dtype,
-                                teacher=teacher.model if teacher else None, temperature=config.distill_temperature,
-                                distill_weight=config.distill_weight)
+        for epoch in range(first_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
+            started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            train = train_epoch(model, forward, epoch_batches(data, config, epoch), optimizer, loss_of,
+                                scheduler=scheduler if per_batch else None, average=average,
+                                autocast_dtype=levers.autocast_dtype, progress=shown.start(epoch))
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            evaluated = model if average is None else average.module
-            tested = time.perf_counter()
-            test = clean = None
-            if is_evaluated(config, epoch):
-                if config.recalibrate_average:
-                    recalibrate_batchnorm(evaluated, data.train_images, config.eval_batch_size)
-                test = evaluate(evaluated, data.test_images, data.test_labels, config.eval_batch_size,
-                                config.test_time_augment)
-                if measure_train:
-                    count = min(len(data.train_labels), RECALIBRATION_IMAGES)
-                    clean = evaluate(evaluated, data.train_images[:count], data.train_labels[:count],
-                                     config.eval_batch_size, config.test_time_augment)["acc"]
-            if measure_train:
-                history.train_clean_acc.append(clean)
+            evaluated, tested = model if average is None else average.module, time.perf_counter()
+            test, clean = test_epoch(evaluated, data, config, measure_train) if is_evaluated(config, epoch) \
+                else (None, None)
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
-            ended = time.perf_counter()
-            history.append(train, test, lr, ended - started, ended - tested)
-            history.levers = asdict(levers)  # after the epoch: a compile that failed in it fell back
+            history.add_epoch(train, test, clean, lr, started, tested, levers, measure_train)
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:
@@ -322,8 +346,7 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
             if on_epoch is not None:
                 on_epoch(history)
     finally:
-        if forward is not None:
-            forward.release()
+        forward.release()
     if average is not None:
         model.load_state_dict(average.module.state_dict())
     if config.resolved_device.type == "cuda":

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from utils.config import RunConfig
 from utils.deskew import Deskew
-from utils.models import MODELS, build, count_parameters  # noqa: F401 (notebooks import count_parameters here)
+from utils.models import MODELS, build, count_parameters
 from utils.recipes import RECIPES
 
 IMAGE_SHAPE = (1, 28, 28)

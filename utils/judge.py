@@ -32,11 +32,10 @@ from utils.metrics import TARGET_ACCURACY, min_last, paired_difference
 from utils.models import count_parameters
 from utils.plots import plot_seeds
 from utils.project import HEADLESS_ENV, ROOT, RUNS_DIR
-from utils.provenance import machine
+from utils.provenance import machine, machine_short
 from utils.recipes import with_rules
 from utils.report import metrics_record
 from utils.results import ablation_path, is_current, records_in, seeds_path, single_path
-from utils.tables import machine_short
 
 JUDGE_FOLDER = "judge"  # under runs/ (or the notebook's checkpoint_dir): one kept record per trained run
 FIXED = ("seed", "smoke", "split", *WHERE_FIELDS)  # the judge picks the seeds; both sides share data and device

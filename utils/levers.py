@@ -1,5 +1,8 @@
-"""Speed levers that change the kernels or the precision: bfloat16 autocast and torch.compile, each where the machine
-has it.
+"""How a training step runs: the forward fit trains through (the model's own, torch.compile's, or CUDA graphs'), and
+its precision, chosen once per run by training_forward.
+
+bfloat16 autocast and torch.compile are speed levers that change the kernels or the precision, each used where the
+machine has it; CUDA graphs change only how the GPU is fed, not the numbers.
 
 A lever is a recipe ingredient (RunConfig.precision, RunConfig.compile_model): it changes the numbers a run
 produces, so it is part of the experiment and of the record. A machine that lacks a lever trains without it, in
@@ -95,7 +98,7 @@ class CompiledForward:
     first batch, where torch compiles), the model's own forward from then on, with a note in `levers`.
 
     Compiled for the one batch size (dynamic=False): a batch of another size, an epoch's short last one, runs the
-    model's own forward, as utils.graphs does. That costs no second compile, and avoids torch's dynamic-shape
+    model's own forward, as GraphedForward does. That costs no second compile, and avoids torch's dynamic-shape
     kernels, which gave NaN for these models with AVX2 kernels in torch 2.14 (tests/test_levers.py)."""
 
     def __init__(self, model, levers, batch_size):
@@ -114,4 +117,80 @@ class CompiledForward:
         return self.model(images)
 
     def release(self):
-        """Nothing to give back: the model itself is unchanged (the same interface as utils.graphs.GraphedForward)."""
+        """Nothing to give back: the model itself is unchanged."""
+
+
+class PlainForward:
+    """The model's own forward: what a run without torch.compile or CUDA graphs trains through."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, images):
+        return self.model(images)
+
+    def release(self):
+        """Nothing to give back."""
+
+
+# CUDA graphs for the training forward and backward: on a GPU, a step of these tiny nets is mostly launch overhead.
+# A step is a long row of tiny kernels, and launched one by one from Python they leave the GPU waiting. Captured once
+# as CUDA graphs (torch.cuda.make_graphed_callables), the forward and the backward replay with one launch each. The
+# loss, the optimizer, the LR schedule and the weight average run as before, on the gradients the replay gives.
+
+
+class GraphedForward:
+    """Computes a training batch's logits: through the captured graphs when the batch has the captured size, through
+    the model's own forward otherwise (the short last batch of an epoch). In eval mode the model runs as it is
+    (make_graphed_callables falls back by itself). `release()` gives the model its own forward back."""
+
+    def __init__(self, model, batch_shape):
+        device = next(model.parameters()).device
+        self.model, self.batch_size = model, batch_shape[0]
+        self._own_forward = model.forward
+        state = {name: value.clone() for name, value in model.state_dict().items()}
+        rng = torch.cuda.get_rng_state(device)
+        training = model.training
+        model.train()
+        torch.cuda.make_graphed_callables(model, (torch.randn(batch_shape, device=device),))
+        # warm-up and capture ran forward passes on random images: put BatchNorm's statistics and the RNG back, in
+        # place, so that the graphs (which hold these tensors) and an uncaptured run start from the same state
+        model.load_state_dict(state)
+        torch.cuda.set_rng_state(rng, device)
+        model.train(training)
+
+    def __call__(self, images):
+        if images.shape[0] == self.batch_size:
+            return self.model(images)
+        return self._own_forward(images)
+
+    def release(self):
+        del self.model.forward  # make_graphed_callables set it on the instance; the class's forward shows again
+
+
+def graphed_forward(model, config, data):
+    """A GraphedForward for `model` when config asks for CUDA graphs and trains on CUDA with at least one full
+    batch; else None (train the model as it is)."""
+    if not (config.cuda_graphs and config.resolved_device.type == "cuda"
+            and len(data.train_labels) >= config.batch_size):
+        return None
+    try:
+        return GraphedForward(model, (config.batch_size, *data.train_images.shape[1:]))
+    except RuntimeError as error:  # e.g. a torch or driver that cannot capture: say how to train without
+        raise RuntimeError(f"capturing the model as CUDA graphs failed ({error}); RunConfig(cuda_graphs=False) "
+                           "trains without them (build the model afresh: the capture may have run it)") from error
+
+
+def training_forward(model, config, data, earlier=None):
+    """How fit computes a training batch's logits, chosen once per run: (forward, levers).
+
+    forward is always a callable with release(): torch.compile's where config.compile_model asks and the machine can
+    (CompiledForward), else CUDA graphs' on CUDA in float32 (graphed_forward: captured graphs would hold float32
+    kernels, so bfloat16 runs uncaptured), else the model's own (PlainForward). levers: the precision and whether the
+    model is compiled, with a note for each lever the run went without; earlier: a resumed run's History.levers,
+    whose notes it keeps."""
+    levers = resolve_levers(config, (earlier or {}).get("notes", []))
+    if levers.compiled:
+        return CompiledForward(model, levers, config.batch_size), levers
+    graphed = graphed_forward(model, config, data) if levers.precision == "float32" else None
+    return graphed or PlainForward(model), levers

@@ -1,5 +1,5 @@
-"""The target rule, and how runs are judged: one run by its last epochs, a recipe by its spread over seeds, a change
-by its difference from the recipe, seed by seed.
+"""The target rule, and how runs are judged: one run by its last epochs, a recipe by its spread over seeds (a small
+net's by the bar over seeds 0-9), a change by its difference from the recipe, seed by seed.
 
 Standard library only at import (paired_difference loads scipy when called): the runner judges records without
 torch or scipy.
@@ -10,6 +10,9 @@ TARGET_ACCURACY = 99.40  # percent test accuracy ...
 TARGET_LAST_EPOCHS = 3  # ... held in each of the last this-many epochs ...
 EPOCH_LIMIT = 15  # ... of a run of at most this many epochs ...
 PARAM_LIMIT = 8000  # ... by a model with fewer parameters than this
+BAR_SEEDS = range(10)  # the bar for a small net: a recipe judged over seeds 0-9 ...
+BAR_AT_TARGET = 9  # ... at least this many of them at the target ...
+BAR_MEAN = 99.45  # ... and their min of the last 3 epochs at least this on average (percent)
 
 
 def first_epoch_at_target(test_acc):
@@ -38,6 +41,28 @@ def spread(records):
     return {"runs": len(records), "at_target": sum(bool(r["target_reached"]) for r in records),
             "mean": statistics.mean(worst), "sd": statistics.stdev(worst) if len(worst) > 1 else 0.0,
             "lowest": min(worst), "median_first_epoch": statistics.median(firsts) if firsts else None}
+
+
+def small_net_bar(records, param_limit=PARAM_LIMIT):
+    """The bar for a small net, a recipe's over seeds 0-9 (runs of other seeds are left out): at least 9 of them at
+    the target, a mean min of the last 3 of at least 99.45 % and fewer than `param_limit` parameters; not met
+    without one run of each seed. Returns spread()'s dict of those runs with 'met', 'rule' (the bar in words),
+    'figures' (the runs', and what falls short) and 'text' (the three in a sentence)."""
+    judged = [r for r in records if r["seed"] in BAR_SEEDS]
+    rule = (f"the bar for a small net: at least {BAR_AT_TARGET} of seeds 0–{BAR_SEEDS[-1]} at the target and a mean "
+            f"min of the last {TARGET_LAST_EPOCHS} ≥ {BAR_MEAN:.2f} %, with < {param_limit:,} parameters")
+    if sorted(r["seed"] for r in judged) != list(BAR_SEEDS):
+        s = {"runs": len(judged), "met": False,
+             "figures": f"not judged: {len(judged)} runs of seeds 0–{BAR_SEEDS[-1]}, one of each needed"}
+    else:
+        s, params = spread(judged), judged[0]["params"]
+        short = [why for why, fails in (("seeds at the target", s["at_target"] < BAR_AT_TARGET),
+                                        ("mean", round(s["mean"], 9) < BAR_MEAN),  # round: no float residue
+                                        ("parameters", params >= param_limit)) if fails]
+        s["met"] = not short
+        s["figures"] = (f"{s['at_target']} of {s['runs']} seeds at the target, mean {s['mean']:.2f} %, {params:,} "
+                        f"parameters" + (f" (short on: {', '.join(short)})" if short else ""))
+    return {**s, "rule": rule, "text": f"{rule}: {'met' if s['met'] else 'not met'}: {s['figures']}"}
 
 
 def paired_difference(pairs, confidence=0.95):

@@ -9,7 +9,7 @@ import torch
 
 from utils.data import MNIST_MEAN, MNIST_STD
 from utils.metrics import TARGET_ACCURACY, min_last, spread
-from utils.tables import ingredient_value, taught_by
+from utils.recipes import ingredient_value, taught_by
 
 
 def plot_curves(history, title=""):

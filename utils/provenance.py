@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shlex
 import subprocess
 import sys
@@ -24,8 +23,6 @@ from utils.project import environment_variable
 
 UTILS_DIR = Path(__file__).resolve().parent
 PROVENANCE_ENV = "TINY_MNIST_PROVENANCE"  # {"command", "code"} of the command that started this process
-# a command's former module name -> today's: a record names its command as it was typed
-FORMER_NAMES = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
 CODE_PATHS = ("utils", "notebooks", "requirements.txt")  # what makes a run: a change here is a change of the code
 
 
@@ -57,6 +54,18 @@ def machine(device):
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+
+
+def known(value):
+    """A record's value, or '?' where the record never had it (its `unknown` list names the field)."""
+    return "?" if value is None else value
+
+
+def machine_short(record):
+    """Where a run happened, in a few words: 'cpu AVX2 ×2' or the GPU's name."""
+    if record["gpu"]:
+        return record["gpu"]
+    return f"{known(record['device'])} {known(record['cpu_capability'])} ×{known(record['threads'])}"
 
 
 def utils_hash(folder=UTILS_DIR):
@@ -99,15 +108,6 @@ def code_identity():
 def command_line(argv):
     """'python -m utils.<module> ARGS' as a user would type it again."""
     return shlex.join(["python", "-m", *argv])
-
-
-def current_command(command):
-    """`command` under today's module names: 'python -m utils.series run 05' -> 'python -m utils.lab.series run 05'.
-    A record keeps the command as it was typed; two records of one command compare through this."""
-    if not command:
-        return command
-    return re.sub(r"^python -m (utils\.[a-z_]+)(?=\s|$)", lambda m: f"python -m {FORMER_NAMES.get(m[1], m[1])}",
-                  command)
 
 
 def own_command(notebook=None):

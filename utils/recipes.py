@@ -95,7 +95,7 @@ RECIPES = {
     "08_taught": RECIPE_08,
 }
 
-# What each ingredient does, as a notebook's recipe table shows it beside its value (utils.tables.recipe_table).
+# What each ingredient does, as a notebook's recipe table shows it beside its value (recipe_table).
 INGREDIENTS = {
     "model": "the network (utils/models.py), with its build arguments",
     "epochs": "passes over the training images (60,000; 50,000 on the validation split); the target counts the "
@@ -127,44 +127,7 @@ INGREDIENTS = {
              "model then trains on the other 50,000 and the test set is not read)",
 }
 
-
-# What each recipe over seeds (a seeds table's title, utils.results.seeds_label) was chosen on, where the default below
-# does not say it all: every recipe made before the validation split existed was chosen by test accuracies.
-CHOSEN_ON_VALIDATION = {  # title: the search, or the judgements, that chose it
-    "06_smallest": "the test set: its two ingredients' rows there (11 wide, and deskewed) each fell short of the "
-                   "bar, and it met it; the validation split (results/06_search.json: `python -m utils.lab.search 06 "
-                   "--only wide-11-deskew ...`) ranked it 0.04 below 06's 3,948 recipe deskewed (results/README.md, "
-                   "Notebook 06 over ten seeds)",
-    "06_smallest (deskewed cut)": "the validation split (results/06_search.json: `python -m utils.lab.search 06 --only "
-                                  "deskew cut-deskew ...`, results/README.md, Searching without the test set)",
-    "07_speedrun": "the validation split, by its worst seed (results/07_search.json: `python -m utils.lab.search 07 "
-                   "--only pool-batch-192-lr-0.2-10-epochs pool-batch-192-lr-0.2-12-epochs ...`, results/README.md, "
-                   "Searching without the test set)",
-    "07_speedrun (max pool 8 epochs)": "the validation split, by its worst seed (results/07_search.json: `python -m "
-                                       "utils.lab.search 07 --only stride-batch-192-lr-0.2-11-epochs "
-                                       "pool-batch-192-lr-0.2 ...`, results/README.md, Searching without the test "
-                                       "set)",
-    "08_taught": "its lesson on the validation split, taught by 05's recipe trained on the split's other 50,000 "
-                 "images (results/08_search.json: `python -m utils.lab.search 08 --only taught-0.2 taught-0.2-tta "
-                 "taught-t1 ...`); its size on the test set, as the smallest taught net that meets the bar (the "
-                 "validation split ranked it level with the 3,948 net: `--only taught-0.2-3948 taught-0.2-4605`; "
-                 "results/README.md, Notebook 08: a taught net)",
-    "08_taught (3580 cut)": "the validation split, by its worst seed, taught by 05's recipe trained on the split's "
-                            "other 50,000 images (results/08_search.json: `python -m utils.lab.search 08 --only "
-                            "taught-0.2 taught-0.2-tta taught-t1 ...`, results/README.md, Searching without the test "
-                            "set)",
-    "08_taught (3948 net)": "its lesson on the validation split (08's first recipe); its size as the next net up from "
-                            "the cut, the validation split ranking it level with the 4,605 net "
-                            "(results/08_search.json: `python -m utils.lab.search 08 --only taught-0.2-3948 "
-                            "taught-0.2-4605 ...`)",
-    "07_speedrun (strided recipe)": "the validation split (results/07_search.json: `python -m utils.lab.search 07 "
-                                    "--only stride-batch-192 ...`, results/README.md, Searching without the test set)",
-}
-
-
-def chosen_on(title):
-    """What the recipe of seeds table `title` was chosen on."""
-    return CHOSEN_ON_VALIDATION.get(title, "the test set (before the validation split existed)")
+ALWAYS_SHOWN = ("model", "epochs", "batch_size", "optimizer", "lr")  # a recipe's table shows these even at default
 
 
 def with_rules(recipe, changes):
@@ -175,3 +138,45 @@ def with_rules(recipe, changes):
     if "clean_epochs" not in changes and type(epochs) is int and type(clean) is int and clean > epochs >= 1:
         result["clean_epochs"] = epochs
     return result
+
+
+def escape(text):
+    """A table cell's text with '|' escaped, so that it does not split the cell."""
+    return text.replace("|", r"\|")
+
+
+def taught_by(record):
+    """'taught by 05' for a run that learned from a teacher (utils.distill) of notebook 05's recipe, else ''."""
+    teacher = record.get("teacher")
+    if not teacher:
+        return ""
+    return f"taught by {teacher['notebook'][:2]}" if teacher.get("notebook") else f"taught by {teacher['file']}"
+
+
+def ingredient_value(name, config):
+    """An ingredient's value as a recipe table shows it."""
+    value = config[name]
+    if name == "model" and config["model_args"]:
+        return f"`{value}` " + ", ".join(f"{k}={v}" for k, v in config["model_args"].items())
+    if name == "model":
+        return f"`{value}`"
+    if name == "augment":
+        shown = {"rotate": "rotation ±{:g}°", "shift": "shift ±{:.0%}", "scale": "scale ±{:.0%}",
+                 "elastic": "elastic α {:g} px"}
+        parts = [form.format(value[k]) for k, form in shown.items() if value.get(k)]
+        if value.get("elastic"):
+            parts[-1] += f" (σ {value['elastic_sigma']:g} px)"
+        return ", ".join(parts) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def recipe_table(config, defaults):
+    """A config's recipe as Markdown: ingredient, value, what it does (INGREDIENTS), for every
+    ingredient away from its default (`defaults`, a config dict) and the basic ones; then where the run happens."""
+    shown = [name for name in INGREDIENTS if name in ALWAYS_SHOWN or config[name] != defaults[name]
+             or (name == "momentum" and config["optimizer"] == "sgd")]
+    rows = ["| ingredient | value | what it does |", "|---|---|---|"]
+    rows += [f"| {name} | {escape(ingredient_value(name, config))} | {INGREDIENTS[name]} |" for name in shown]
+    where = f"seed {config['seed']}, device {config['device']}, MNIST in `{config['data_dir']}`"
+    return "\n".join(rows + ["", where + (" — **smoke run**: a few epochs on a few thousand images, numbers mean "
+                                           "nothing" if config["smoke"] else "")])

@@ -13,10 +13,11 @@ from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import RunConfig
 from utils.files import sha256, write_json
 from utils.metrics import (EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAST_EPOCHS, first_epoch_at_target,
-                           target_reached)
+                           small_net_bar, target_reached)
 from utils.models import build
 from utils.project import METRICS_FILE, MODEL_FILE
 from utils.provenance import machine, provenance
+from utils.results import records_in, seeds_path
 
 RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
 KINDS = ("notebook", "sweep", "ablation", "search", "bench", "teacher", "judge")  # what asked for the run
@@ -56,8 +57,10 @@ def metrics_record(notebook, config, history, params, kind="notebook", variant=N
     }
 
 
-def result_text(record):
-    """The Result section of a notebook, from the run's metrics record."""
+def result_text(record, goal_bar=False, goal_params=PARAM_LIMIT, results_dir=None):
+    """The Result section of a notebook, from the run's metrics record: this run's target, and with `goal_bar` the
+    notebook's goal beside it, the bar for a small net with fewer than `goal_params` parameters (goal_text). One run
+    can reach the target where the recipe misses the goal, or the other way round: each line says which it judges."""
     last = record["test_acc"][-TARGET_LAST_EPOCHS:]
     first = record["first_epoch_at_target"]
     verdict = "REACHED" if record["target_reached"] else "not reached"
@@ -68,12 +71,22 @@ def result_text(record):
         f"best test accuracy: {record['best_test_acc']:.2f} %, last epoch: {record['test_acc'][-1]:.2f} %",
         f"last {len(last)} epochs: {', '.join(f'{acc:.2f}' for acc in last)} %",
         f"first epoch at >= {TARGET_ACCURACY} %: {first if first else 'never'}",
-        f"target (>= {TARGET_ACCURACY} % in each of the last {TARGET_LAST_EPOCHS} of <= {EPOCH_LIMIT} epochs, "
-        f"< {PARAM_LIMIT:,} parameters): {verdict}",
+        f"this run's target (>= {TARGET_ACCURACY} % in each of the last {TARGET_LAST_EPOCHS} of <= {EPOCH_LIMIT} "
+        f"epochs, < {PARAM_LIMIT:,} parameters): {verdict}",
+        *([goal_text(record["notebook"], goal_params, results_dir)] if goal_bar else []),
         f"mean epoch time: {sum(record['epoch_seconds']) / len(record['epoch_seconds']):.1f} s"
         + (f"; fit() {record['fit_seconds']:.1f} s in all, MNIST loaded in {record['load_seconds']:.1f} s before it"
            if record.get("fit_seconds") is not None else ""),
     ])
+
+
+def goal_text(notebook, param_limit=PARAM_LIMIT, results_dir=None):
+    """A notebook's goal judged: the bar for a small net (utils.metrics.small_net_bar) over its recipe's published
+    seeds, results/<notebook>.seeds.json, whatever this run's knobs."""
+    path = seeds_path(notebook, results_dir=results_dir)
+    bar = small_net_bar(records_in(path), param_limit)
+    return (f"the notebook's goal ({bar['rule']}), over the recipe's published seeds ({path.parent.name}/{path.name}):"
+            f" {'REACHED' if bar['met'] else 'not reached'}: {bar['figures']}")
 
 
 def gap_text(history):

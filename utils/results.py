@@ -10,6 +10,8 @@ which records are runs of a config as today's code defines it, and the tables th
   results/<stem>.bench.json         the speedrun's measurement: one command's alternating runs
   results/<stem>.validation.json    notebook <stem>'s recipe trained on the validation split's 50,000 images (one
                                     record); its model, results/<stem>.validation.pt, teaches a taught net's search
+  results/chosen_on.json            what each recipe over seeds was chosen on (a seeds table's title: the search or
+                                    the judgements), where "the test set, before the validation split" does not say it
   results/README.md                 where the numbers come from; its generated sections (ablation tables, the
                                     speedrun's ratio, ...) are rebuilt by the lab from the files above
 
@@ -23,6 +25,7 @@ from utils.files import read_json
 from utils.project import RESULTS_DIR, RESULTS_README, notebook_stems
 
 SEEDS_SUFFIX = ".seeds.json"
+CHOSEN_ON_FILE = "chosen_on.json"
 
 
 def single_path(stem, results_dir=None):
@@ -128,3 +131,10 @@ def published_section(name, results_readme=None):
     if not found:
         raise ValueError(f"{results_readme} has no section {name!r} (<!-- {name}:begin --> ... <!-- {name}:end -->)")
     return found.group(2).strip()
+
+
+def chosen_on(title, results_dir=None):
+    """What the recipe of seeds table `title` was chosen on (results/chosen_on.json): every recipe made before the
+    validation split existed was chosen by test accuracies."""
+    path = (results_dir or RESULTS_DIR) / CHOSEN_ON_FILE
+    return (read_json(path) if path.is_file() else {}).get(title, "the test set (before the validation split existed)")

@@ -25,7 +25,7 @@ from utils.mnist import ensure_mnist
 from utils.project import ROOT
 from utils.provenance import announced, command_line
 from utils.results import ablation_path, records_in
-from utils.tables import ablation_table
+from utils.lab.tables import ablation_table
 
 
 def run_ablation(stem, seeds, names=None, resources=None, path=None, data_dir=ROOT / "data", log=print,

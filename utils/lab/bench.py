@@ -35,7 +35,7 @@ import time
 import torch
 
 from utils.config import RunConfig, resolve_device
-from utils.data import load_mnist, torchvision_loaders
+from utils.data import load_mnist
 from utils.engine import evaluate
 from utils.lab import training
 from utils.lab.ablation_plans import FIRST_RECIPE_05
@@ -45,6 +45,7 @@ from utils.lab.scale import SchedulingError, add_arguments, resources_from
 from utils.lab.speedrun import MIN_PAIRS, PAIR, measure, ratio
 from utils.lab.store import replace_bench
 from utils.lab.timing import GraphedSteps, StepTimer, timed
+from utils.lab.torchvision_data import torchvision_loaders
 from utils.lab.training import TrainingJob, train_job
 from utils.models import build
 from utils.project import ROOT

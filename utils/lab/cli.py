@@ -1,4 +1,5 @@
-"""What the commands share on their command lines: notebook names, seed lists, -p values, and refusing a request.
+"""What the commands share on their command lines: notebook names, seed lists, -p values, refusing a request, and
+a record's command under today's module names.
 
 Standard library only: a command refuses a bad request before it loads torch or starts anything.
 """
@@ -8,6 +9,8 @@ import re
 from utils.project import notebook_stems
 from utils.provenance import uncommitted
 
+# a command's former module name -> today's: a record names its command as it was typed
+FORMER_NAMES = {f"utils.{name}": f"utils.lab.{name}" for name in ("series", "ablation", "bench", "search")}
 ALLOW_DIRTY_HELP = "write records although utils/, notebooks/ or requirements.txt have uncommitted changes (the " \
                    "records say so, and nobody can check out the code that made them)"
 
@@ -59,3 +62,12 @@ def refuse_uncommitted(allow_dirty):
         shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
         raise RequestError(f"uncommitted changes in {shown}: commit them first, so that the records name the code "
                            "that made them, or give --allow-dirty")
+
+
+def current_command(command):
+    """`command` under today's module names: 'python -m utils.series run 05' -> 'python -m utils.lab.series run 05'.
+    A record keeps the command as it was typed; two records of one command compare through this."""
+    if not command:
+        return command
+    return re.sub(r"^python -m (utils\.[a-z_]+)(?=\s|$)", lambda m: f"python -m {FORMER_NAMES.get(m[1], m[1])}",
+                  command)

@@ -9,7 +9,9 @@ listed after them. Standard library only: the README tools read searches without
 import statistics
 
 from utils.metrics import TARGET_ACCURACY, min_last, spread
-from utils.tables import code_short, escape, machine_short
+from utils.provenance import machine_short
+from utils.recipes import escape
+from utils.tables import code_short
 
 
 def finished(record):

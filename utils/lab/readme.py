@@ -6,10 +6,10 @@ from utils.files import atomic_write
 from utils.lab.ablation_plans import ABLATIONS
 from utils.lab.speedrun import PAIR, speedrun_table
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, RESULTS_README, colab_url, notebook_stems
-from utils.recipes import chosen_on
-from utils.results import (ablation_path, ablation_section, bench_path, records_in, result_files, section_pattern,
-                           seeds_files, single_path)
-from utils.tables import ablation_table, provenance_table, results_table, seeds_table
+from utils.results import (ablation_path, ablation_section, bench_path, chosen_on, records_in, result_files,
+                           section_pattern, seeds_files, single_path)
+from utils.lab.tables import ablation_table, provenance_table, results_table
+from utils.tables import seeds_table
 
 SEEDS_FIGURE = "seeds.png"
 SPEEDRUN = PAIR[1]  # whose bench file holds the speedrun's ratio

@@ -27,7 +27,7 @@ import time
 from utils.experiment import same_experiment
 from utils.lab import tuning
 from utils.lab.candidates import SEARCHES
-from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, parse_seeds, refuse_uncommitted, resolve
+from utils.lab.cli import ALLOW_DIRTY_HELP, RequestError, current_command, parse_seeds, refuse_uncommitted, resolve
 from utils.lab.publish import publish_section, refresh_published
 from utils.lab.ranking import by_candidate, finished, rank_agreement, ranking, ranks, search_cost, search_table
 from utils.lab.scale import Resources, SchedulingError, add_arguments, connect, resources_from
@@ -37,9 +37,9 @@ from utils.lab.variants import VariantPlan
 from utils.metrics import min_last
 from utils.mnist import ensure_mnist, part_files
 from utils.project import ROOT
-from utils.provenance import announced, command_line, current_command
+from utils.provenance import announced, command_line
+from utils.recipes import escape
 from utils.results import ablation_path, device_kind, records_in, search_path, seeds_paths
-from utils.tables import escape
 
 
 def search_plan(stem):

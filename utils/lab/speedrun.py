@@ -12,9 +12,10 @@ Standard library only at import: results/README.md's table reads the ratio from 
 """
 import statistics
 
+from utils.lab.cli import current_command
 from utils.metrics import min_last
-from utils.provenance import current_command
-from utils.tables import code_short, machine_short
+from utils.provenance import machine_short
+from utils.tables import code_short
 
 PAIR = ("05_garam_masala", "07_speedrun")  # (the reference, the speedrun): the ratio is the second's over the first's
 MIN_PAIRS = 3

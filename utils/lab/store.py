@@ -7,8 +7,8 @@ none.
 Standard library only: the runner and the README tools write the store without torch.
 """
 from utils.experiment import same_experiment
+from utils.lab.cli import current_command
 from utils.files import atomic_copy, update_json, write_json
-from utils.provenance import current_command
 from utils.results import (bench_path, device_kind, model_path, seeds_path, single_path, validation_model_path,
                            validation_path)
 
@@ -39,7 +39,7 @@ def same_run(one, other):
 def same_trial(one, other):
     """Two records of one trial of one search: the same run (same_run) on the same kind of device, by the command
     that ran the search (a search under another scheduler is another search; the same command again replaces it,
-    typed under a former module name too: provenance.current_command)."""
+    typed under a former module name too: utils.lab.cli.current_command)."""
     return (same_run(one, other) and current_command(one["command"]) == current_command(other["command"])
             and device_kind(one) == device_kind(other))
 

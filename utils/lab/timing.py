@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from utils.config import RunConfig
-from utils.engine import make_optimizer, train_epoch
-from utils.graphs import GraphedForward
+from utils.engine import labels_loss, make_optimizer, train_epoch
+from utils.levers import GraphedForward
 from utils.models import build
 
 
@@ -45,7 +45,7 @@ class StepTimer:
                 module.inplace = inplace_relu
         self.optimizer = make_optimizer(self.model, RunConfig(model=model_name, lr=0.01),
                                         **(optimizer_options or {}))
-        self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else None
+        self.forward = torch.compile(self.model, mode=compile_mode) if compile_model else self.model
         if cuda_graphs and device.type == "cuda" and not (compile_model or bf16):
             with torch.backends.cudnn.flags(enabled=True, benchmark=cudnn_benchmark):
                 self.forward = GraphedForward(self.model, (batch_size, 1, 28, 28))
@@ -53,7 +53,7 @@ class StepTimer:
 
     def steps(self, batches, count):
         with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark), self.autocast:
-            train_epoch(self.model, itertools.islice(batches, count), self.optimizer, forward=self.forward)
+            train_epoch(self.model, self.forward, itertools.islice(batches, count), self.optimizer, labels_loss)
 
 
 class GraphedSteps:

@@ -2,7 +2,7 @@
 records are current.
 
 An ablation's variants are data in utils.lab.ablation_plans.ABLATIONS; `python -m utils.lab.ablation` runs them, and
-results/README.md shows their table (utils.tables.ablation_table) from the records this module loads. A search's
+results/README.md shows their table (utils.lab.tables.ablation_table) from the records this module loads. A search's
 candidates are a VariantPlan too (utils.lab.search.search_plan, on the validation split).
 """
 from dataclasses import dataclass
