@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from utils.augment import check_augment, draw_affine, draw_elastic, gaussian_smooth, is_identity, warp
+from utils.augment import (adjust_photometric, check_augment, draw_affine, draw_elastic, draw_photometric,
+                           gaussian_smooth, is_identity, warp)
 from utils.data import BACKGROUND
 from utils.lab.torchvision_data import torchvision_transform
 from utils.recipes import RECIPES, ingredient_value
@@ -92,3 +93,64 @@ def test_elastic_displacements_are_smooth_about_a_pixel_and_seeded():
     before = generator.get_state()
     assert draw_elastic(5, 28, 28, {"rotate": 7}, generator) is None
     assert torch.equal(generator.get_state(), before)  # off: nothing drawn, the run's random stream untouched
+
+
+def test_share_brightness_and_contrast_appear_only_where_given_and_leave_other_runs_streams_alone():
+    """A run without them is the experiment it was, with the same random draws."""
+    assert check_augment({"rotate": 7}) == {"rotate": 7.0, "shift": 0.0, "scale": 0.0}
+    plain = draw_affine(64, {"rotate": 7}, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    assert torch.equal(draw_affine(64, {"rotate": 7}, generator), plain)
+    assert draw_photometric(64, {"rotate": 7}, generator) is None
+    assert torch.equal(torch.rand(4, generator=generator), torch.rand(4, generator=_after_affine(3)))  # drew nothing
+    assert not is_identity({"brightness": 0.2}) and not is_identity({"contrast": 0.1})
+    assert is_identity({"share": 0.5})
+    for bad, message in (({"share": 0}, "share 0"), ({"share": 1.5}, "share must be"),
+                         ({"brightness": -1}, "brightness must be")):
+        with pytest.raises(ValueError, match=message):
+            check_augment(bad)
+
+
+def _after_affine(seed):
+    generator = torch.Generator().manual_seed(seed)
+    draw_affine(64, {"rotate": 7}, generator)
+    return generator
+
+
+def test_share_warps_about_that_share_of_the_images_and_leaves_the_others_exact():
+    theta = draw_affine(4000, {"rotate": 7, "shift": 0.09, "scale": 0.09, "share": 0.5},
+                        torch.Generator().manual_seed(0))
+    identity = (theta == torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).flatten(1).all(1)
+    assert 0.46 < identity.float().mean() < 0.54  # the other half: each warped by its own draw
+    assert not (theta[~identity] == torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).flatten(1).all(1).any()
+
+
+def test_brightness_and_contrast_change_pixels_as_albumentations_does():
+    """Pixel p in [0, 1] -> clip(a p + b, 0, 1), a in [1 - contrast, 1 + contrast], b in [-brightness, brightness],
+    on the share of the images given, each of the others unchanged."""
+    contrast, brightness = draw_photometric(5000, {"brightness": 0.2, "contrast": 0.2, "share": 0.5},
+                                            torch.Generator().manual_seed(1))
+    changed = (contrast != 1) | (brightness != 0)
+    assert 0.46 < changed.float().mean() < 0.54
+    assert contrast.min() >= 0.8 and contrast.max() <= 1.2 and brightness.abs().max() <= 0.2
+    assert contrast[changed].std() > 0.1 and brightness[changed].std() > 0.1  # uniform over the range, not fixed
+    mean, std = 0.1307, 0.3081
+    pixels = torch.tensor([0.0, 0.25, 0.5, 1.0]).view(1, 1, 1, 4).repeat(3, 1, 1, 1)
+    factors = (torch.tensor([1.2, 0.8, 1.0]), torch.tensor([0.1, -0.2, 0.0]))
+    out = adjust_photometric((pixels - mean) / std, factors, mean, std) * std + mean
+    expected = torch.tensor([[0.1, 0.4, 0.7, 1.0], [0.0, 0.0, 0.2, 0.6], [0.0, 0.25, 0.5, 1.0]])
+    assert torch.allclose(out.view(3, 4), expected, atol=1e-6)
+
+
+def test_an_epoch_of_the_anchors_augmentation_is_seeded_and_changes_about_three_quarters_of_the_images(small_mnist):
+    from utils.data import MnistData
+
+    options = {"rotate": 7, "shift": 0.09, "scale": 0.09, "share": 0.5, "brightness": 0.2, "contrast": 0.2}
+    data = MnistData(small_mnist.train_images[:512], small_mnist.train_labels[:512], small_mnist.test_images[:8],
+                     small_mnist.test_labels[:8], augment=options)
+    first = torch.cat([x for x, _ in data.train_batches(128, torch.Generator().manual_seed(5))])
+    again = torch.cat([x for x, _ in data.train_batches(128, torch.Generator().manual_seed(5))])
+    clean = torch.cat([x for x, _ in data.train_batches(128, torch.Generator().manual_seed(5), augment=False)])
+    assert torch.equal(first, again)
+    unchanged = ((first - clean).abs().flatten(1).amax(1) < 1e-4).float().mean()
+    assert 0.15 < unchanged < 0.35  # neither transform: half of a half

@@ -7,7 +7,7 @@ from utils.config import SMOKE_EPOCHS, RunConfig
 @pytest.mark.parametrize("field, value, allowed", [
     ("model", "lenet", "one of"),
     ("optimizer", "rmsprop", "one of \\['sgd', 'adam'\\]"),
-    ("scheduler", "cosine", "one of \\['none', 'step', 'onecycle'\\]"),
+    ("scheduler", "cosine", "one of \\['none', 'step', 'onecycle', 'piecewise'\\]"),
     ("epochs", 0, "an integer from 1 to 100"),
     ("epochs", 101, "an integer from 1 to 100"),
     ("epochs", 2.5, "an integer from 1 to 100"),
@@ -55,3 +55,33 @@ def test_smoke_trains_a_few_epochs_but_still_checks_epochs():
 def test_auto_device_resolves_to_what_the_machine_has():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert RunConfig(model="dropout").resolved_device.type == expected
+
+
+@pytest.mark.parametrize("scheduler, points, allowed", [
+    ("onecycle", [[0, 1], [15, 0]], "empty unless scheduler is 'piecewise'"),
+    ("piecewise", [], "two or more"),
+    ("piecewise", [[0, 1]], "two or more"),
+    ("piecewise", [[1, 1], [15, 0]], "rising from 0"),  # must start at epoch 0
+    ("piecewise", [[0, 1], [8, 0.5], [4, 0]], "rising from 0"),
+    ("piecewise", [[0, 1], [10, 0]], "at least the last \\(14"),  # ends before the run's last epoch
+    ("piecewise", [[0, -1], [15, 0]], "numbers >= 0"),
+    ("piecewise", [[0, 1, 2], [15, 0]], "pairs"),
+    ("piecewise", "0 1 15 0", "pairs"),
+])
+def test_piecewise_lr_points_are_checked(scheduler, points, allowed):
+    with pytest.raises(ValueError, match=f"RunConfig.lr_points=.*is not allowed: .*{allowed}"):
+        RunConfig(model="baseline", scheduler=scheduler, lr_points=points, device="cpu")
+
+
+def test_a_piecewise_schedule_holds_each_epoch_at_its_point_on_the_line():
+    """The anchor's schedule (its CustomOneCycleLR: np.interp over epochs, one value per epoch)."""
+    import numpy as np
+
+    from utils.engine import lr_schedule
+
+    points = [[0, 0.5], [2, 1.0], [8, 0.1], [12, 0.025], [15, 0.0]]
+    config = RunConfig(model="baseline", lr=0.1, scheduler="piecewise", lr_points=points, device="cpu")
+    rates = lr_schedule(config, steps_per_epoch=4)
+    anchors = np.interp(np.arange(15), [0, 2, 8, 12, 15], [0.05, 0.1, 0.01, 0.0025, 0.0])
+    assert rates == pytest.approx(np.repeat(anchors, 4).tolist())
+    assert RunConfig(model="baseline", scheduler="onecycle", lr_points=(), device="cpu").lr_points == []

@@ -125,3 +125,20 @@ def test_depthwise_convs_are_named_and_grow_the_rf_like_any_3x3():
     plain = receptive_field(build("smallest"))
     assert [r.rf_out for r in separable if r.kernel != 1] == [r.rf_out for r in plain if r.kernel != 1]
     assert sum(r.kind.startswith("dw conv") for r in separable) == 4
+
+
+def test_the_anchor_net_has_3762_parameters_with_its_biases_and_3702_without(capsys):
+    """adilsammar/woolly-of-cv's net: nine padded 3x3 convs at three resolutions, the 3x3 convs' 60 biases before
+    BatchNorm (which its shift makes redundant) and the head's 10."""
+    main(["three_stages"])
+    out = capsys.readouterr().out
+    assert "parameters: 3,762" in out
+    rf_column = [int(line.split()[-1]) for line in out.split("receptive field:")[1].strip().splitlines()[2:]]
+    assert rf_column == [3, 5, 7, 8, 12, 16, 20, 22, 30, 38, 46, 70, 70]
+    main(["three_stages", "--model-args", '{"bias": false}'])
+    assert "parameters: 3,702" in capsys.readouterr().out
+    for bad in ('{"bais": false}', "[1]", "{bias"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["three_stages", "--model-args", bad])
+        assert exit_info.value.code == 2
+    assert "--model-args must be a JSON object" in capsys.readouterr().err

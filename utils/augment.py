@@ -1,5 +1,5 @@
-"""Augmentation of whole batches on the training device: random rotation, shift and scale in one affine warp, and
-optionally elastic distortion (Simard et al. 2003) in the same resampling.
+"""Augmentation of whole batches on the training device: random rotation, shift and scale in one affine warp,
+optionally elastic distortion (Simard et al. 2003) in the same resampling, and brightness and contrast after it.
 
 Options come as a checked dict, e.g. ``{"rotate": 7, "shift": 0.1, "scale": 0.1}`` or ``{"rotate": 7, "elastic":
 34}``; an unknown key is an error. The per-sample parameters and noise are drawn on the CPU from a seeded generator,
@@ -20,8 +20,15 @@ AUGMENT_DEFAULTS = {
 # moves of about 1.4 pixels sd). In the full dict only where elastic is on, so that the configs of runs without it
 # stay as they were written.
 ELASTIC_DEFAULTS = {"elastic": 0.0, "elastic_sigma": 4.0}
+# Brightness and contrast (albumentations' RandomBrightnessContrast, as the 3,762-parameter anchor uses it): each
+# pixel p in [0, 1] becomes clip(a p + b, 0, 1), a uniform in [1 - contrast, 1 + contrast], b in [-brightness,
+# +brightness]. share: each of the two transforms (the warp above, this one) applies to a random share of the
+# images, drawn independently per image and epoch; the others pass unchanged. Like elastic, in the full dict only
+# where given, so that runs without them stay the experiments they were, with the same random stream.
+PHOTOMETRIC = ("brightness", "contrast")
+ONLY_WHERE_GIVEN = {"share": 1.0, "brightness": 0.0, "contrast": 0.0}
 LIMITS = {"rotate": (0.0, 180.0), "shift": (0.0, 0.5), "scale": (0.0, 0.5), "elastic": (0.0, 100.0),
-          "elastic_sigma": (0.5, 10.0)}
+          "elastic_sigma": (0.5, 10.0), "share": (0.0, 1.0), "brightness": (0.0, 1.0), "contrast": (0.0, 1.0)}
 
 
 def check_augment(options):
@@ -38,13 +45,15 @@ def check_augment(options):
         raise ValueError("augment: elastic_sigma shapes elastic distortion; give elastic (its strength) with it")
     if not options.get("elastic"):  # off: no trace of it, so that the run is the same experiment as one without
         options = {k: v for k, v in options.items() if k not in ELASTIC_DEFAULTS}
+    if options.get("share") == 0.0:
+        raise ValueError("augment: share 0 augments no image; leave the other options out instead")
     full = {**AUGMENT_DEFAULTS, **({**ELASTIC_DEFAULTS} if "elastic" in options else {})}
     return {**full, **{k: float(v) for k, v in options.items()}}
 
 
 def is_identity(options):
     opts = check_augment(options)
-    return not any(opts[key] for key in AUGMENT_DEFAULTS) and not opts.get("elastic")
+    return not any(opts.get(key) for key in (*AUGMENT_DEFAULTS, "elastic", *PHOTOMETRIC))
 
 
 def draw_affine(count, options, generator):
@@ -57,8 +66,33 @@ def draw_affine(count, options, generator):
     angle = uniform(opts["rotate"] * math.pi / 180)
     zoom = 1 + uniform(opts["scale"])
     shift_x, shift_y = uniform(opts["shift"] * 2), uniform(opts["shift"] * 2)  # grid coordinates span 2 units
+    if "share" in opts:  # the images left out get the identity: no turn, zoom or shift
+        kept = (torch.rand(count, generator=generator) < opts["share"]).float()
+        angle, zoom, shift_x, shift_y = angle * kept, 1 + (zoom - 1) * kept, shift_x * kept, shift_y * kept
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # maps output pixels back to input pixels
     return torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+
+
+def draw_photometric(count, options, generator):
+    """(contrast factors a, brightness offsets b), (count,) CPU tensors for `adjust_photometric`, or None when
+    neither brightness nor contrast is on (drawing nothing: runs without them keep their random stream)."""
+    opts = check_augment(options)
+    if not any(opts.get(key) for key in PHOTOMETRIC):
+        return None
+    contrast = 1 + (torch.rand(count, generator=generator) * 2 - 1) * opts.get("contrast", 0.0)
+    brightness = (torch.rand(count, generator=generator) * 2 - 1) * opts.get("brightness", 0.0)
+    if "share" in opts:
+        kept = (torch.rand(count, generator=generator) < opts["share"]).float()
+        contrast, brightness = 1 + (contrast - 1) * kept, brightness * kept
+    return contrast, brightness
+
+
+def adjust_photometric(images, factors, mean, std):
+    """Each normalised image of a (B, C, H, W) batch with its pixels p in [0, 1] (p = x std + mean) made
+    clip(a p + b, 0, 1) with its own (a, b) of `factors` (draw_photometric), then normalised again."""
+    contrast, brightness = (f.to(images.device, images.dtype).view(-1, 1, 1, 1) for f in factors)
+    pixels = (images * std + mean) * contrast + brightness
+    return (pixels.clamp(0.0, 1.0) - mean) / std
 
 
 def gaussian_smooth(fields, sigma):

@@ -16,7 +16,7 @@ from utils.models import ALIASES, MODELS, canonical_name
 from utils.recipes import RECIPES, recipe_table, with_rules
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULERS = ("none", "step", "onecycle")
+SCHEDULERS = ("none", "step", "onecycle", "piecewise")
 SPLITS = ("test", "validation")  # what a run is evaluated on (utils.data.mnist)
 MAX_EPOCHS = 100
 UNTAUGHT = ("", 4.0, 0.5)  # teacher_model, distill_temperature, distill_weight of a run without a teacher
@@ -72,10 +72,12 @@ class RunConfig:
     optimizer: str = "sgd"  # sgd (with momentum) or adam
     momentum: float = 0.9
     weight_decay: float = 0.0
-    scheduler: str = "none"  # none, step (StepLR) or onecycle (OneCycleLR, stepped every batch)
+    scheduler: str = "none"  # none, step (StepLR), onecycle (OneCycleLR, stepped every batch) or piecewise
     step_size: int = 6  # StepLR: epochs between decays
     gamma: float = 0.1  # StepLR: decay factor
     pct_start: float = 0.2  # OneCycleLR: share of the steps spent warming up
+    lr_points: list = field(default_factory=list)  # piecewise: [epoch, share of lr] points, the LR linear between
+    # them and held through each epoch at its start's value, e.g. [[0, 0.5], [2, 1], [15, 0]]; empty otherwise
     label_smoothing: float = 0.0
     augment: dict = field(default_factory=dict)  # see utils.augment (AUGMENT_DEFAULTS, ELASTIC_DEFAULTS)
     clean_epochs: int = 0  # the last N epochs train on unaugmented images, the distribution the test set has
@@ -185,6 +187,7 @@ class RunConfig:
             bad("optimizer", f"one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             bad("scheduler", f"one of {list(SCHEDULERS)}")
+        self.check_lr_points()
         if self.split not in SPLITS:
             bad("split", f"one of {list(SPLITS)}")
         if self.precision not in PRECISIONS:
@@ -202,6 +205,23 @@ class RunConfig:
         except (ValueError, TypeError) as error:
             raise ConfigError("augment", self.augment, error) from None
         self.resolved_device  # raises for a device this machine lacks
+
+    def check_lr_points(self):
+        """lr_points as JSON keeps them ([[epoch, share], ...]); ValueError unless they suit the scheduler."""
+        points = self.lr_points
+        if self.scheduler != "piecewise":
+            if points not in ([], ()):
+                raise ConfigError("lr_points", points, "empty unless scheduler is 'piecewise'")
+            self.lr_points = []
+            return
+        pairs = isinstance(points, (list, tuple)) and len(points) >= 2 and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in p) for p in points)
+        epochs = [p[0] for p in points] if pairs else []
+        if not pairs or epochs[0] != 0 or epochs != sorted(set(epochs)) or epochs[-1] < self.epochs - 1:
+            raise ConfigError("lr_points", points, "two or more [epoch, share of lr] pairs of numbers >= 0, the epochs "
+                                                   f"rising from 0 to at least the last ({self.epochs - 1}, from 0)")
+        self.lr_points = [list(point) for point in points]
 
     @property
     def resolved_device(self):

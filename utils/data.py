@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from utils.augment import check_augment, draw_affine, draw_elastic, is_identity, warp
+from utils.augment import (adjust_photometric, check_augment, draw_affine, draw_elastic, draw_photometric,
+                           is_identity, warp)
 from utils.mnist import load_raw
 
 MNIST_MEAN = 0.1307
@@ -57,15 +58,19 @@ class MnistData:
         augment=False serves the images as they are, whatever `self.augment` says (fit's clean epochs)."""
         count = len(self.train_labels)
         order = torch.randperm(count, generator=generator).to(self.device)
-        theta = None
+        theta = photometric = None
         if augment and not is_identity(self.augment):
             theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
+            photometric = draw_photometric(count, self.augment, generator)
         for start in range(0, count, batch_size):
             index = order[start:start + batch_size]
             images = self.train_images[index]
             if theta is not None:
                 displacement = draw_elastic(len(index), *images.shape[-2:], self.augment, generator, self.device)
                 images = warp(images, theta[start:start + batch_size], BACKGROUND, displacement)
+            if photometric is not None:
+                images = adjust_photometric(images, [f[start:start + batch_size] for f in photometric], MNIST_MEAN,
+                                            MNIST_STD)
             yield images, self.train_labels[index]
 
 

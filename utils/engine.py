@@ -111,6 +111,10 @@ def make_scheduler(optimizer, config, steps_per_epoch):
                                                    steps_per_epoch=steps_per_epoch, pct_start=config.pct_start), True
     if config.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma), False
+    if config.scheduler == "piecewise":  # each epoch at its start's point on the line through config.lr_points
+        epochs, shares = zip(*config.lr_points)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: float(np.interp(epoch, epochs, shares))), \
+            False
     return None, False
 
 

@@ -18,7 +18,7 @@ WHERE_FIELDS = ("device", "data_dir", "checkpoint_dir", "eval_batch_size", "cuda
 # judged on the test set, in float32, uncompiled, untaught, each test image alone
 ADDED_LATER = {"clean_epochs": 0, "ema_decay": 0.0, "recalibrate_average": False, "model_args": {}, "split": "test",
                "precision": "float32", "compile_model": False, "teacher": "", "teacher_model": "",
-               "distill_temperature": 4.0, "distill_weight": 0.5, "test_time_augment": []}
+               "distill_temperature": 4.0, "distill_weight": 0.5, "test_time_augment": [], "lr_points": []}
 
 NOT_RECORDED = "not recorded"
 

@@ -4,6 +4,7 @@ Usage: python -m utils.inspection NAME   (a model, built with its defaults: smal
                                          recipe builds it: 06, 06_smallest)
 """
 import argparse
+import json
 import contextlib
 import copy
 import io
@@ -144,14 +145,17 @@ def describe(model):
             f"receptive field:\n{rf_table(receptive_field(model))}")
 
 
-def model_named(name):
+def model_named(name, model_args=None):
     """(the model `name` asks for, how it was built): a notebook (06, 06_smallest) gives the net its recipe builds,
-    a model name the model with its default build arguments."""
+    a model name the model with its default build arguments, or with `model_args` (a dict) instead where given."""
     stems = [stem for stem in RECIPES if name in (stem, stem.split("_", 1)[0])]
     if stems:
         config = RunConfig.from_recipe(stems[0], device="cpu")
         shown = ", ".join(f"{key}={value!r}" for key, value in config.model_args.items())
         return build(config.model, **config.model_args), f"{config.model}({shown}), notebook {stems[0]}'s net"
+    if model_args:
+        shown = ", ".join(f"{key}={value!r}" for key, value in model_args.items())
+        return build(name, **model_args), f"{name}({shown})"
     return build(name), f"{name}, with its default build arguments"
 
 
@@ -159,10 +163,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.inspection", description=__doc__.splitlines()[0])
     parser.add_argument("name", help=f"a notebook ({', '.join(RECIPES)}, or its number) or a model "
                                      f"({', '.join(sorted(MODELS))})")
+    parser.add_argument("--model-args", metavar="JSON", help="a model's build arguments, e.g. '{\"bias\": false}'")
     args = parser.parse_args(argv)
     try:
-        model, built = model_named(args.name)
-    except ValueError as error:
+        model_args = json.loads(args.model_args) if args.model_args else None
+        if model_args is not None and not isinstance(model_args, dict):
+            raise ValueError(f"--model-args must be a JSON object of build arguments, got {args.model_args!r}")
+        model, built = model_named(args.name, model_args)
+    except (ValueError, TypeError) as error:
         parser.exit(2, f"error: {error}\n")
     print(f"model: {built}")
     print(describe(model))

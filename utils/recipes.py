@@ -106,9 +106,12 @@ INGREDIENTS = {
     "momentum": "SGD's running average of past gradients",
     "scheduler": "how the LR changes: constant, stepped, or one cycle (warm up, then anneal)",
     "pct_start": "share of the steps that warm the LR up to its peak",
+    "lr_points": "the piecewise schedule's [epoch, share of the peak LR] points, the LR linear between them and held "
+                 "through each epoch",
     "weight_decay": "pulls every weight towards zero a little each step",
     "label_smoothing": "trains towards 0.9 for the true class instead of 1",
-    "augment": "random rotation (±degrees), shift and scale of every training image, each epoch anew",
+    "augment": "random rotation (±degrees), shift and scale of every training image (or of a share of them), "
+               "brightness and contrast, each epoch anew",
     "clean_epochs": "the last N epochs train on unaugmented images, the distribution of the test set "
                     "(at most the run's epochs: a shorter run keeps min(N, epochs))",
     "ema_decay": "a moving average of the weights is evaluated and kept (decay d: about the last 1/(1-d) steps)",
@@ -162,10 +165,12 @@ def ingredient_value(name, config):
         return f"`{value}`"
     if name == "augment":
         shown = {"rotate": "rotation ±{:g}°", "shift": "shift ±{:.0%}", "scale": "scale ±{:.0%}",
-                 "elastic": "elastic α {:g} px"}
+                 "elastic": "elastic α {:g} px", "brightness": "brightness ±{:g}", "contrast": "contrast ±{:g}"}
         parts = [form.format(value[k]) for k, form in shown.items() if value.get(k)]
         if value.get("elastic"):
-            parts[-1] += f" (σ {value['elastic_sigma']:g} px)"
+            parts[parts.index(shown["elastic"].format(value["elastic"]))] += f" (σ {value['elastic_sigma']:g} px)"
+        if "share" in value and parts:
+            parts.append(f"each on {value['share']:.0%} of the images")
         return ", ".join(parts) or "none"
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -4,6 +4,7 @@ seeds tables, the ablation tables, the provenance, the speedrun and what the sea
 show the ablation tables and the speedrun from there (utils.results.published_section)."""
 from utils.files import atomic_write
 from utils.lab.ablation_plans import ABLATIONS
+from utils.lab.frontier import FRONTIER_FIGURE, ablation_groups, distinct, frontier_nets, plot_frontier
 from utils.lab.speedrun import PAIR, speedrun_table
 from utils.project import GITHUB_REPO, IMAGES_DIR, README, RESULTS_DIR, RESULTS_README, colab_url, notebook_stems
 from utils.results import (ablation_path, ablation_section, bench_path, chosen_on, records_in, result_files,
@@ -79,9 +80,23 @@ def ablation_text(stem, results_dir):
     return ablation_table(records, ablation(stem).titles, seconds=stem in TIMED_ABLATIONS)
 
 
+def draw_frontier(seeds, results_dir, images_dir):
+    """images_dir/frontier.png: the small nets over seeds 0-9, from the seeds files and the ablations
+    (utils.lab.frontier)."""
+    from matplotlib import pyplot
+
+    nets = distinct(frontier_nets({**seeds, **ablation_groups(results_dir)}))
+    if nets:
+        figure = plot_frontier(nets)
+        atomic_write(images_dir / FRONTIER_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
+                                                                                bbox_inches="tight"))
+        pyplot.close(figure)
+
+
 def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, images_dir=IMAGES_DIR):
     """Rewrite the store's sections (STORE_SECTIONS) of the README and of results/README.md, each file atomically,
-    and draw the seeds figure (images_dir/seeds.png) from the seeds files."""
+    and draw the seeds figure (images_dir/seeds.png) from the seeds files and the frontier of small nets
+    (images_dir/frontier.png) from them and the ablations."""
     readme, results_readme = readme or README, results_readme or RESULTS_README
     texts = {"readme": (readme, readme.read_text()), "results": (results_readme, results_readme.read_text())}
     seeds = seeds_files(results_dir)
@@ -97,5 +112,6 @@ def refresh_readme(readme=None, results_readme=None, results_dir=RESULTS_DIR, im
         atomic_write(images_dir / SEEDS_FIGURE, lambda file: figure.savefig(file, format="png", dpi=110,
                                                                             bbox_inches="tight"))
         pyplot.close(figure)  # an ablation redraws it after every run, and pyplot keeps each figure until closed
+        draw_frontier(seeds, results_dir, images_dir)
     for path, text in texts.values():
         atomic_write(path, lambda file, text=text: file.write(text.encode()))
