@@ -60,8 +60,9 @@ def test_elastic_options_are_checked_and_complete_only_where_given():
     assert not is_identity({"elastic": 34}) and is_identity({"elastic": 0})
     assert ingredient_value("augment", {"augment": check_augment({"rotate": 7, "elastic": 34, "elastic_sigma": 5})}) \
         == "rotation ±7°, elastic α 34 px (σ 5 px)"
-    with pytest.raises(ValueError, match="elastic distortion is applied on the device only"):
-        torchvision_transform({"elastic": 34})
+    for options in ({"elastic": 34}, {"rotate": 7, "brightness": 0.2}, {"contrast": 0.1}):
+        with pytest.raises(ValueError, match=": applied on the device only"):
+            torchvision_transform(options)
 
 
 def test_gaussian_smoothing_is_a_normalised_separable_kernel_with_zeros_outside():
@@ -104,9 +105,10 @@ def test_share_brightness_and_contrast_appear_only_where_given_and_leave_other_r
     assert draw_photometric(64, {"rotate": 7}, generator) is None
     assert torch.equal(torch.rand(4, generator=generator), torch.rand(4, generator=_after_affine(3)))  # drew nothing
     assert not is_identity({"brightness": 0.2}) and not is_identity({"contrast": 0.1})
-    assert is_identity({"share": 0.5})
+    assert check_augment({"rotate": 7, "share": 1.0, "brightness": 0}) == check_augment({"rotate": 7})  # neutral
     for bad, message in (({"share": 0}, "share 0"), ({"share": 1.5}, "share must be"),
-                         ({"brightness": -1}, "brightness must be")):
+                         ({"brightness": -1}, "brightness must be"), ({"share": 0.5}, "give rotate"),
+                         ({"rotate": 7, "elastic": 34, "share": 0.5}, "elastic distortion takes every image")):
         with pytest.raises(ValueError, match=message):
             check_augment(bad)
 

@@ -64,7 +64,10 @@ def test_auto_device_resolves_to_what_the_machine_has():
     ("piecewise", [[1, 1], [15, 0]], "rising from 0"),  # must start at epoch 0
     ("piecewise", [[0, 1], [8, 0.5], [4, 0]], "rising from 0"),
     ("piecewise", [[0, 1], [10, 0]], "at least the last \\(14"),  # ends before the run's last epoch
-    ("piecewise", [[0, -1], [15, 0]], "numbers >= 0"),
+    ("piecewise", [[0, -1], [15, 0]], "shares from 0 to 1"),
+    ("piecewise", [[0, 1e6], [15, 0]], "shares from 0 to 1"),
+    ("piecewise", [[0, float("inf")], [15, 0]], "finite numbers"),
+    ("piecewise", [[0, 1], [float("inf"), 0]], "finite numbers"),
     ("piecewise", [[0, 1, 2], [15, 0]], "pairs"),
     ("piecewise", "0 1 15 0", "pairs"),
 ])

@@ -94,7 +94,8 @@ def test_a_result_names_the_runs_target_and_the_notebooks_goal_apart(tmp_path, r
     assert target == [f"this run's target (>= 99.4 % in each of the last 3 of <= 15 epochs, < 8,000 parameters): "
                       f"{'REACHED' if reached else 'not reached'}"]
     assert len(goal) == 1 and "< 3,600 parameters" in goal[0] and "08_taught.seeds.json" in goal[0]
-    assert ": not reached: 10 of 10 seeds at the target, mean 99.47 %, 4,605 parameters (short on: parameters)" in goal[0]
+    assert (": not reached: 10 of 10 seeds at the target, mean 99.47 %, 4,605 parameters (short on: parameters)"
+            in goal[0])
     met = result_text(record, goal_bar=True, results_dir=tmp_path)  # 06's goal: the bar under the target's 8,000
     assert "the notebook's goal" in met and ": REACHED: 10 of 10 seeds" in met
     assert "the notebook's goal" not in result_text(record)  # 01-05, 07: the run's target alone

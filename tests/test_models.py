@@ -140,3 +140,11 @@ def test_shared_convs_of_mixed_widths_share_per_width():
     convs = [layer[0] for layer in model if isinstance(layer, torch.nn.Sequential)]
     assert convs[7] is convs[3] and convs[5] is not convs[3]  # 10 -> 10 twice, one 12 -> 12 between
     assert len(set(convs)) == 7 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_three_stages_refuses_a_layout_that_leaves_no_pixel():
+    """Unpadded, each conv takes 2 pixels: one per resolution leaves 28 -> 26 -> 13 -> 11 -> 5 -> 3; two leave none."""
+    assert build("three_stages", padding=0, convs=1)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    for convs in (2, 3):
+        with pytest.raises(ValueError, match=f"{convs} unpadded convs per resolution leave no pixel"):
+            build("three_stages", padding=0, convs=convs)

@@ -183,8 +183,9 @@ def test_every_notebook_imports_each_name_from_the_module_that_defines_it():
     assert elsewhere == {}
 
 
-# what notebook 01's imports may load: the textbook a learner reads to follow the first notebook
-FIRST_NOTEBOOK_MODULES, FIRST_NOTEBOOK_LINES = 21, 3100
+# what notebook 01's imports may load: the textbook a learner reads to follow the first notebook (21 modules and
+# 3,116 lines when this was set). A new module on 01's path, or a few hundred lines more, has to be a choice.
+FIRST_NOTEBOOK_MODULES, FIRST_NOTEBOOK_LINES = 21, 3300
 
 
 def test_the_first_notebooks_imports_load_a_small_textbook():

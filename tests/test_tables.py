@@ -1,4 +1,5 @@
-"""The Markdown tables (utils.tables): the results row, a recipe's table, provenance, cells that stay cells."""
+"""The Markdown tables (utils.tables, utils.lab.tables, utils.recipes' recipe table): the results row, a recipe's
+table, provenance, cells that stay cells."""
 from utils.config import RunConfig
 from utils.recipes import ALWAYS_SHOWN, INGREDIENTS, escape, ingredient_value, recipe_table
 from utils.lab.tables import provenance_table, results_table

@@ -22,11 +22,12 @@ AUGMENT_DEFAULTS = {
 ELASTIC_DEFAULTS = {"elastic": 0.0, "elastic_sigma": 4.0}
 # Brightness and contrast (albumentations' RandomBrightnessContrast, as the 3,762-parameter anchor uses it): each
 # pixel p in [0, 1] becomes clip(a p + b, 0, 1), a uniform in [1 - contrast, 1 + contrast], b in [-brightness,
-# +brightness]. share: each of the two transforms (the warp above, this one) applies to a random share of the
-# images, drawn independently per image and epoch; the others pass unchanged. Like elastic, in the full dict only
-# where given, so that runs without them stay the experiments they were, with the same random stream.
+# +brightness]. share: each of the two transforms (the rotation, shift and scale above; this one) applies to a random
+# share of the images, drawn independently per image and epoch; the others pass unchanged (elastic distortion, where
+# on, takes no share). Like elastic, in the full dict only where given away from its neutral value, so that runs
+# without them stay the experiments they were, with the same random stream.
 PHOTOMETRIC = ("brightness", "contrast")
-ONLY_WHERE_GIVEN = {"share": 1.0, "brightness": 0.0, "contrast": 0.0}
+ONLY_WHERE_GIVEN = {"share": 1.0, "brightness": 0.0, "contrast": 0.0}  # option: its neutral value, left out
 LIMITS = {"rotate": (0.0, 180.0), "shift": (0.0, 0.5), "scale": (0.0, 0.5), "elastic": (0.0, 100.0),
           "elastic_sigma": (0.5, 10.0), "share": (0.0, 1.0), "brightness": (0.0, 1.0), "contrast": (0.0, 1.0)}
 
@@ -47,6 +48,13 @@ def check_augment(options):
         options = {k: v for k, v in options.items() if k not in ELASTIC_DEFAULTS}
     if options.get("share") == 0.0:
         raise ValueError("augment: share 0 augments no image; leave the other options out instead")
+    options = {k: v for k, v in options.items() if k not in ONLY_WHERE_GIVEN or v != ONLY_WHERE_GIVEN[k]}
+    if "share" in options and options.get("elastic"):
+        raise ValueError("augment: share applies to rotation, shift, scale, brightness and contrast; elastic "
+                         "distortion takes every image: give them in separate runs")
+    if "share" in options and not any(options.get(k) for k in (*AUGMENT_DEFAULTS, *PHOTOMETRIC)):
+        raise ValueError("augment: share says which share of the images a transform takes; give rotate, shift, "
+                         "scale, brightness or contrast with it")
     full = {**AUGMENT_DEFAULTS, **({**ELASTIC_DEFAULTS} if "elastic" in options else {})}
     return {**full, **{k: float(v) for k, v in options.items()}}
 

@@ -4,6 +4,7 @@ Its fields split in two: what the experiment *is* (`experiment()`: model, schedu
 number a run produces, and where it runs (utils.experiment.WHERE_FIELDS), which decides only how fast.
 """
 import inspect
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -216,11 +217,13 @@ class RunConfig:
             return
         pairs = isinstance(points, (list, tuple)) and len(points) >= 2 and all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in p) for p in points)
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+            and p[0] >= 0 and 0 <= p[1] <= 1 for p in points)
         epochs = [p[0] for p in points] if pairs else []
         if not pairs or epochs[0] != 0 or epochs != sorted(set(epochs)) or epochs[-1] < self.epochs - 1:
-            raise ConfigError("lr_points", points, "two or more [epoch, share of lr] pairs of numbers >= 0, the epochs "
-                                                   f"rising from 0 to at least the last ({self.epochs - 1}, from 0)")
+            raise ConfigError("lr_points", points, "two or more [epoch, share of lr] pairs of finite numbers (shares "
+                                                   "from 0 to 1), the epochs rising from 0 to at least the last "
+                                                   f"({self.epochs - 1}, from 0)")
         self.lr_points = [list(point) for point in points]
 
     @property

@@ -62,6 +62,7 @@ class MnistData:
         if augment and not is_identity(self.augment):
             theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
             photometric = draw_photometric(count, self.augment, generator)
+            photometric = photometric and [factors.to(self.device) for factors in photometric]
         for start in range(0, count, batch_size):
             index = order[start:start + batch_size]
             images = self.train_images[index]

@@ -97,7 +97,7 @@ def check_same_teacher(teacher, earlier, config):
 def teacher_record(info):
     """The record of the run that trained the teacher (results/<notebook>.json, or .validation.json for one trained
     on the validation split) when its model is the teacher file byte for byte; else None."""
-    from utils.results import records_in, single_path, validation_path  # the published records: a report's reading
+    from utils.results import records_in, single_path, validation_path  # only describe_teacher reads results/
 
     if not info.get("notebook"):
         return None

@@ -69,15 +69,15 @@ class History:
     teacher: dict = None  # the teacher the run learned from (utils.distill.Teacher.info: its file, SHA-256, model,
     # parameters, split, epochs); None: the labels alone
 
-    def add_epoch(self, train, test, clean, lr, started, tested, levers, measure_train=False):
+    def add_epoch(self, train, test, clean, lr, started, test_started, levers, measure_train=False):
         """One epoch's metrics: its training and test results (test None: not evaluated, config.eval_last_epochs),
         the clean training accuracy where measured, the LR it started at, its time from `started` (and the test's
-        from `tested`) to now, and the levers it used (after the epoch: a compile that failed in it fell back)."""
+        from `test_started`) to now, and the levers it used (after the epoch: a compile that failed in it fell back)."""
         ended = time.perf_counter()
         test = test or {"loss": None, "acc": None}
         for name, value in (("train_loss", train["loss"]), ("train_acc", train["acc"]), ("test_loss", test["loss"]),
                             ("test_acc", test["acc"]), ("lr", lr), ("epoch_seconds", ended - started),
-                            ("eval_seconds", ended - tested)):
+                            ("eval_seconds", ended - test_started)):
             getattr(self, name).append(value)
         if measure_train:
             self.train_clean_acc.append(clean)
@@ -286,7 +286,7 @@ def epoch_batches(data, config, epoch):
     return data.train_batches(config.batch_size, generator, augment=epoch < config.epochs - config.clean_epochs)
 
 
-def test_epoch(evaluated, data, config, measure_train):
+def evaluate_after_epoch(evaluated, data, config, measure_train):
     """(test metrics, accuracy on clean training images or None) of the evaluated model after an epoch, its
     BatchNorm statistics recomputed first with config.recalibrate_average; the clean training images (the first
     RECALIBRATION_IMAGES) are measured with measure_train."""
@@ -327,9 +327,9 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
     average = make_average(model, config)
     history, first_epoch = start_or_resume(resume_from, config, model, optimizer, scheduler, average, data,
                                            measure_train)
+    shown, earlier = EpochProgress(progress, config.epochs, steps), history.fit_seconds or 0.0
     loss_of, history.teacher = make_loss(config, history.teacher)  # before any epoch: a bad teacher stops it here
     forward, levers = training_forward(model, config, data, history.levers)  # after the resume and the average
-    shown, earlier = EpochProgress(progress, config.epochs, steps), history.fit_seconds or 0.0
     try:
         for epoch in range(first_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
             started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
@@ -338,11 +338,11 @@ def fit(model, data, config, resume_from=None, stop_after_epoch=None, progress=N
                                 autocast_dtype=levers.autocast_dtype, progress=shown.start(epoch))
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            evaluated, tested = model if average is None else average.module, time.perf_counter()
-            test, clean = test_epoch(evaluated, data, config, measure_train) if is_evaluated(config, epoch) \
+            evaluated, test_started = model if average is None else average.module, time.perf_counter()
+            test, clean = evaluate_after_epoch(evaluated, data, config, measure_train) if is_evaluated(config, epoch) \
                 else (None, None)
             is_best = test is not None and test["acc"] > (history.best_test_acc or -1.0)
-            history.add_epoch(train, test, clean, lr, started, tested, levers, measure_train)
+            history.add_epoch(train, test, clean, lr, started, test_started, levers, measure_train)
             shown.end(epoch, lr, train, test, history.epoch_seconds[-1])
             history.fit_seconds = earlier + time.perf_counter() - fit_started  # so far: a resumed run adds to it
             if config.checkpoint_dir:

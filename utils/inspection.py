@@ -2,12 +2,13 @@
 
 Usage: python -m utils.inspection NAME   (a model, built with its defaults: smallest_silu; or a notebook, whose
                                          recipe builds it: 06, 06_smallest)
+       python -m utils.inspection MODEL --model-args '{"bias": false}'   (a model with these build arguments)
 """
 import argparse
-import json
 import contextlib
 import copy
 import io
+import json
 import operator
 import sys
 from dataclasses import dataclass
@@ -149,6 +150,9 @@ def model_named(name, model_args=None):
     """(the model `name` asks for, how it was built): a notebook (06, 06_smallest) gives the net its recipe builds,
     a model name the model with its default build arguments, or with `model_args` (a dict) instead where given."""
     stems = [stem for stem in RECIPES if name in (stem, stem.split("_", 1)[0])]
+    if stems and model_args:
+        raise ValueError(f"{name} is a notebook: its recipe gives the build arguments; --model-args goes with a model "
+                         f"name ({RECIPES[stems[0]]['model']})")
     if stems:
         config = RunConfig.from_recipe(stems[0], device="cpu")
         shown = ", ".join(f"{key}={value!r}" for key, value in config.model_args.items())

@@ -277,6 +277,11 @@ def three_stages(widths=(4, 8, 8), convs=3, padding=1, bias=True, dropout=0.01, 
         raise ValueError(f"three_stages: convs must be a number of convs per resolution >= 1, got {convs!r}")
     if padding not in (0, 1):
         raise ValueError(f"three_stages: padding must be 0 or 1, got {padding!r}")
+    side = 28
+    for stage in range(3):
+        side = (side // 2 if stage else side) - convs * 2 * (1 - padding)
+    if side < 1:
+        raise ValueError(f"three_stages: {convs} unpadded convs per resolution leave no pixel of a 28x28 image")
     layers, channels = [Deskew()] if deskew else [], 1
     for stage, width in enumerate(widths):
         if stage:

@@ -4,7 +4,8 @@ A recipe is the RunConfig fields that define what a notebook trains (model, its 
 schedule, augmentation, ...), read top to bottom, one comment per ingredient where it first appears; where a run
 happens (device, data folder, seed, smoke mode) is left to the caller. Notebooks build their config with
 RunConfig.from_recipe(stem, ...); the lab's runs (seeds, ablations, searches, the bench) start from here too.
-Standard library only, so that any tool can read a recipe without torch.
+A recipe shows as a table of its ingredients, each with what it does (recipe_table, ingredient_value; escape and
+taught_by word a table's cells). Standard library only, so that any tool can read a recipe without torch.
 """
 
 # 01-04: the seed's training, the same for the four models: plain SGD with momentum, no schedule, no augmentation
@@ -104,7 +105,7 @@ INGREDIENTS = {
     "optimizer": "the update rule",
     "lr": "the learning rate (with the one-cycle schedule: its peak)",
     "momentum": "SGD's running average of past gradients",
-    "scheduler": "how the LR changes: constant, stepped, or one cycle (warm up, then anneal)",
+    "scheduler": "how the LR changes: constant, stepped, one cycle (warm up, then anneal), or piecewise by epoch",
     "pct_start": "share of the steps that warm the LR up to its peak",
     "lr_points": "the piecewise schedule's [epoch, share of the peak LR] points, the LR linear between them and held "
                  "through each epoch",

@@ -2,10 +2,11 @@
 
 One record format for every kind of run (a notebook's, a seed of a sweep, an ablation variant, a bench run): the
 full config, the per-epoch lists, the times, where it ran, which code and command made it. Other tools read the
-records (results/*.json): keep the names. A run evaluated on the validation split (config.split) keeps them too:
-its test_loss and test_acc are then the validation split's, and a search trial stopped early has fewer epochs
-than its config's. `unknown` lists the fields of a record made before the field existed,
-so that nothing is guessed: a top-level field's value is None, a config field ('config.model_args') is absent.
+records (results/*.json, chosen_on.json apart): keep the names. A run evaluated on the validation split
+(config.split) keeps them too: its test_loss and test_acc are then the validation split's, and a search trial
+stopped early has fewer epochs than its config's. `unknown` lists the fields of a record made before the field
+existed, so that nothing is guessed: a top-level field's value is None, a config field ('config.model_args') is
+absent.
 """
 from pathlib import Path
 

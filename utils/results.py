@@ -15,7 +15,8 @@ which records are runs of a config as today's code defines it, and the tables th
   results/README.md                 where the numbers come from; its generated sections (ablation tables, the
                                     speedrun's ratio, ...) are rebuilt by the lab from the files above
 
-Every file holds records of one format (utils.report.metrics_record). Only the lab (utils.lab.store) writes here.
+Every records file holds records of one format (utils.report.metrics_record), written by the lab alone
+(utils.lab.store); chosen_on.json is the one file of another kind, written by hand.
 Standard library only: the runner and the README tools read the store without torch.
 """
 import re

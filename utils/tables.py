@@ -7,7 +7,7 @@ import statistics
 
 from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, spread
 from utils.provenance import machine_short
-from utils.recipes import escape, taught_by
+from utils.recipes import taught_by
 
 
 def code_short(record):

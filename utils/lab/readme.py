@@ -63,7 +63,8 @@ def generated_sections(results_dir, seeds):
     return {
         "results": results_table(singles) if singles else "_No full runs yet._",
         "colab": colab_table(stems),
-        "seeds": "\n\n".join(seeds_table(t, r, chosen_on(t)) for t, r in seeds.items()) or "_No multi-seed runs yet._",
+        "seeds": "\n\n".join(seeds_table(t, r, chosen_on(t, results_dir)) for t, r in seeds.items())
+                 or "_No multi-seed runs yet._",
         "provenance": provenance_table(files) if files else "_No results yet._",
         "speedrun": speedrun_table(records_in(bench_path(SPEEDRUN, results_dir))),
         **{ablation_section(stem): ablation_text(stem, results_dir) for stem in ABLATIONS},

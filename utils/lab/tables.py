@@ -6,10 +6,10 @@ Standard library only at import (a paired difference loads scipy): the README to
 import statistics
 
 from utils.lab.cli import current_command
-from utils.metrics import TARGET_ACCURACY, TARGET_LAST_EPOCHS, min_last, paired_difference, spread
+from utils.metrics import min_last, paired_difference, spread
 from utils.provenance import machine_short
 from utils.recipes import escape, taught_by
-from utils.tables import code_short, first_tested, yes_no
+from utils.tables import code_short, yes_no
 
 
 def results_table(records):

@@ -14,9 +14,10 @@ def torchvision_transform(augment=None):
 
     steps = []
     opts = check_augment(augment)
-    if opts.get("elastic"):
-        raise ValueError("augment: elastic distortion is applied on the device only (MnistData.train_batches); "
-                         "the torchvision comparison path has rotation, shift and scale")
+    on_device_only = [key for key in ("elastic", "share", "brightness", "contrast") if opts.get(key)]
+    if on_device_only:
+        raise ValueError(f"augment: {', '.join(on_device_only)}: applied on the device only (MnistData."
+                         "train_batches); the torchvision comparison path has rotation, shift and scale")
     if not is_identity(opts):
         steps.append(transforms.RandomAffine(
             degrees=opts["rotate"], translate=(opts["shift"], opts["shift"]) if opts["shift"] else None,
