@@ -43,6 +43,7 @@ BAD_VALUES = {
     "step_size": [1.5, 0],
     "gamma": ["x", 0, 1.5],
     "pct_start": [None, 0, 1.5],
+    "lr_points": [[[0, 1], [15, 0]], "0 1 15 0"],  # scheduler 'none': no points to give
     "label_smoothing": ["x", -0.1, 1.5],
     "augment": ["rotate", {"rotate": -1}, {"flip": 1}],
     "clean_epochs": ["3", -1, 16],

@@ -18,7 +18,7 @@ def frontier_nets(groups):
     test-set run of each of seeds 0-9, in the order of `groups`."""
     nets = []
     for label, records in groups.items():
-        judged = [r for r in records if r["seed"] in BAR_SEEDS and r["config"].get("split", "test") == "test"]
+        judged = [r for r in records if r["seed"] in BAR_SEEDS and r.get("config", {}).get("split", "test") == "test"]
         params = {r["params"] for r in judged}
         if sorted(r["seed"] for r in judged) == list(BAR_SEEDS) and len(params) == 1 and min(params) < \
                 SMALL_NET_PARAMS:
