@@ -41,11 +41,6 @@ def compile_missing(device):
         return "torch.compile does not support this Python"
     if device.type == "cpu" and not any(shutil.which(name) for name in C_COMPILERS):
         return "torch.compile needs a C++ compiler on the CPU and none was found"
-    if device.type == "cpu" and torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        # torch 2.14's AVX-512 kernels for these models' training step corrupt the heap ("malloc(): unaligned
-        # tcache chunk detected"): the process dies, where a fallback can still save the run
-        return ("torch.compile's AVX-512 kernels crash this training step (set ATEN_CPU_CAPABILITY=avx2 to compile "
-                "with AVX2 kernels)")
     if device.type == "cuda" and importlib.util.find_spec("triton") is None:  # its GPU kernels are Triton's
         return "torch.compile needs Triton on the GPU and it is not installed"
     if device.type not in ("cpu", "cuda"):
@@ -93,27 +88,62 @@ def resolve_levers(config, notes=()):
     return levers
 
 
+VECTOR_BITS = {"AVX2": 256, "AVX512": 512}  # the CPU kernels' vector width (bits) by ATen's kernel set
+
+
+def compile_options(model):
+    """torch.compile's inductor options for `model`: on the CPU, the vector width of the kernels this process runs
+    (ATen's capability, which ATEN_CPU_CAPABILITY sets). Being an option, the width is part of the key under which
+    torch caches compiled graphs. torch 2.14's cache does not key a graph on the width it was generated for: a graph
+    generated under AVX2 and rebuilt with AVX-512 kernels writes past its buffers ("malloc(): unaligned tcache chunk
+    detected"), and one generated under AVX-512 and rebuilt with AVX2 kernels gives NaN (tests/test_levers.py)."""
+    if next(model.parameters()).device.type != "cpu":
+        return {}
+    bits = VECTOR_BITS.get(torch.backends.cpu.get_cpu_capability())
+    return {"cpp.simdlen": bits} if bits else {}
+
+
 class CompiledForward:
     """The model's forward through torch.compile for full batches of `batch_size`; when compiling fails (on the
     first batch, where torch compiles), the model's own forward from then on, with a note in `levers`.
 
     Compiled for the one batch size (dynamic=False): a batch of another size, an epoch's short last one, runs the
     model's own forward, as GraphedForward does. That costs no second compile, and avoids torch's dynamic-shape
-    kernels, which gave NaN for these models with AVX2 kernels in torch 2.14 (tests/test_levers.py)."""
+    kernels, which gave NaN for these models with AVX2 kernels in torch 2.14 (tests/test_levers.py).
+
+    On the CPU every compiled batch's logits are checked, as a compiled CPU kernel that writes past its buffer's end
+    gives NaN rather than an error (compile_options; pytorch/pytorch#196681). Non-finite logits from the compiled
+    forward put the model's buffers (BatchNorm's statistics) back as they were before the batch, and the batch and
+    the rest of the run go through the model's own forward, with a note. On the CPU the check costs no device sync."""
 
     def __init__(self, model, levers, batch_size):
         self.model, self.levers, self.batch_size = model, levers, batch_size
-        self.compiled = torch.compile(model, dynamic=False)
+        self.compiled = torch.compile(model, dynamic=False, options=compile_options(model))
+        self.batches = 0
+        self.checked = next(model.parameters()).device.type == "cpu"
+        self.buffers = list(model.buffers())
+        self.saved = [buffer.detach().clone() for buffer in self.buffers] if self.checked else []
 
     def __call__(self, images):
         if self.levers.compiled and images.shape[0] == self.batch_size:
+            self.batches += 1
+            if self.saved:
+                torch._foreach_copy_(self.saved, [buffer.detach() for buffer in self.buffers])
             try:
-                return self.compiled(images)
+                logits = self.compiled(images)
             except Exception as error:  # a missing or broken toolchain surfaces only here, as many kinds of error
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 self.levers.compiled = False
                 self.levers.fall_back(f"compiling failed ({type(error).__name__}: {first_line[:160]}): "
                                       "training the model uncompiled")
+            else:
+                if not self.checked or bool(torch.isfinite(logits).all()):
+                    return logits
+                with torch.no_grad():
+                    torch._foreach_copy_(self.buffers, self.saved)
+                self.levers.compiled = False
+                self.levers.fall_back(f"torch.compile's kernels gave non-finite logits on compiled batch "
+                                      f"{self.batches}: training the model uncompiled from there")
         return self.model(images)
 
     def release(self):
