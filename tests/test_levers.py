@@ -123,7 +123,7 @@ data = load_mnist({data!r}, "cpu", train_samples=2000, test_samples=1000)
 runs = {{}}
 for compiled in (False, True):  # 2,000 images at batch 192: ten full batches and a short one of 80
     config = RunConfig(model="garam_masala", epochs=2, batch_size=192, lr=0.2, ema_decay=0.9,
-                       recalibrate_average=True, device="cpu", compile_model=compiled)
+                       recalibrate_average=True, device="cpu", compile_model=compiled, precision={precision!r})
     history = fit(build_model(config), data, config, progress="none")
     runs[compiled] = {{"loss": history.train_loss, "acc": history.test_acc, "levers": history.levers}}
 runs["kernels"] = torch.backends.cpu.get_cpu_capability()
@@ -140,26 +140,26 @@ def test_a_cpu_compile_names_the_vector_width_of_its_kernels(capability, options
 
 @pytest.mark.slow
 def test_compiled_runs_under_both_kernel_sets_share_a_cache_and_train_as_the_plain_run_does(mnist_dir, tmp_path):
-    """A compiled run under the AVX2 kernels the published runs use, then one under this machine's own kernels
-    (AVX-512 where it has them), each a process of its own (torch reads ATEN_CPU_CAPABILITY at start) and both with
-    one torch.compile cache, as on a machine that has run both: the compiled model's losses follow the plain model's,
-    with a short last batch in every epoch. Without the vector width among the compile's options, the second run
-    reused the first one's graph and crashed ("malloc(): unaligned tcache chunk detected"), and AVX2 after AVX-512
-    gave NaN."""
+    """A compiled run under the AVX2 kernels the published runs use, then a compiled bfloat16 run under this
+    machine's own kernels (AVX-512 with BF16 where it has them, else float32 with a note), each a process of its own
+    (torch reads ATEN_CPU_CAPABILITY at start) and both with one torch.compile cache, as on a machine that has run
+    both: the compiled model's losses follow the plain model's, with a short last batch in every epoch. Without the
+    vector width among the compile's options, the second run reused the first one's graph and crashed ("malloc():
+    unaligned tcache chunk detected"), and AVX2 after AVX-512 gave NaN."""
     if not any(shutil.which(name) for name in levers.C_COMPILERS):
         pytest.skip("no C++ compiler")
     cache = {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
     avx2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
     own = {name: value for name, value in os.environ.items() if name not in avx2}
-    for kernels in ({**os.environ, **avx2}, own):
-        done = subprocess.run([sys.executable, "-c", COMPILED_AGAINST_PLAIN.format(data=str(mnist_dir))],
-                              env={**kernels, **cache, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                              timeout=600)
+    for kernels, precision in (({**os.environ, **avx2}, "float32"), (own, "bfloat16")):
+        script = COMPILED_AGAINST_PLAIN.format(data=str(mnist_dir), precision=precision)
+        done = subprocess.run([sys.executable, "-c", script], env={**kernels, **cache, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         runs = json.loads(done.stdout.strip().splitlines()[-1])
         plain, compiled = runs["false"], runs["true"]
         seen = f"plain {plain}, compiled {compiled}, {runs['kernels']} kernels"
-        assert compiled["levers"] == {"precision": "float32", "compiled": True, "notes": []}, seen
+        assert compiled["levers"] == {**plain["levers"], "compiled": True}, seen  # bfloat16 as the machine allows
         assert compiled["loss"] == pytest.approx(plain["loss"], rel=0.05), seen  # other kernels: close, not equal
         assert abs(compiled["acc"][-1] - plain["acc"][-1]) < 5, seen
 
