@@ -127,8 +127,9 @@ class CompiledForward:
     def __call__(self, images):
         if self.levers.compiled and images.shape[0] == self.batch_size:
             self.batches += 1
-            if self.saved:
-                torch._foreach_copy_(self.saved, [buffer.detach() for buffer in self.buffers])
+            with torch.no_grad():
+                for saved, buffer in zip(self.saved, self.buffers):  # kept, to put back should the batch fail
+                    saved.copy_(buffer)
             try:
                 logits = self.compiled(images)
             except Exception as error:  # a missing or broken toolchain surfaces only here, as many kinds of error
@@ -140,7 +141,8 @@ class CompiledForward:
                 if not self.checked or bool(torch.isfinite(logits).all()):
                     return logits
                 with torch.no_grad():
-                    torch._foreach_copy_(self.buffers, self.saved)
+                    for saved, buffer in zip(self.saved, self.buffers):
+                        buffer.copy_(saved)
                 self.levers.compiled = False
                 self.levers.fall_back(f"torch.compile's kernels gave non-finite logits on compiled batch "
                                       f"{self.batches}: training the model uncompiled from there")
