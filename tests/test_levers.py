@@ -79,7 +79,7 @@ def test_a_compile_that_fails_on_the_first_batch_falls_back_with_the_error_named
     history = fit(build_model(config), small_mnist, config, progress="none")
     assert history.levers["compiled"] is False
     assert history.levers["notes"] == ["compiling failed (RuntimeError: no working C++ toolchain): training the "
-                                       "model uncompiled"]
+                                       "model uncompiled from there"]
     assert "note: compiling failed" in capsys.readouterr().out
     assert history.test_acc[-1] > 20  # it learns: chance is 10 %
 
@@ -107,7 +107,7 @@ def test_compiled_logits_that_are_not_finite_put_the_buffers_back_and_train_unco
     model = build_model(config)
     history = fit(model, small_mnist, config, progress="none")
     plain = fit(build_model(short_config(batch_size=64)), small_mnist, short_config(batch_size=64), progress="none")
-    note = "torch.compile's kernels gave non-finite logits on compiled batch 3: training the model uncompiled from there"
+    note = f"torch.compile's kernels gave non-finite logits on compiled batch 3: {levers.RAN_UNCOMPILED}"
     assert history.levers == {"precision": "float32", "compiled": False, "notes": [note]}
     assert f"note: {note}" in capsys.readouterr().out
     assert all(torch.isfinite(buffer).all() for buffer in model.buffers() if buffer.is_floating_point())
@@ -134,8 +134,23 @@ print(json.dumps(runs))
 @pytest.mark.parametrize("capability, options", [("AVX2", {"cpp.simdlen": 256}), ("AVX512", {"cpp.simdlen": 512}),
                                                  ("DEFAULT", {})])
 def test_a_cpu_compile_names_the_vector_width_of_its_kernels(capability, options, monkeypatch):
+    """The width goes to torch.compile as an inductor option, which torch's compile cache keys a graph on."""
+    asked = []
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    assert levers.compile_options(torch.nn.Linear(2, 2)) == options
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: asked.append(kwargs) or model)
+    levers.CompiledForward(torch.nn.Linear(2, 2), levers.Levers(compiled=True), batch_size=4)
+    assert asked == [{"dynamic": False, "options": options}]
+    if options:
+        from torch._inductor import config as inductor_config
+        assert inductor_config.cpp.simdlen is None  # a real inductor setting, left unset globally
+
+
+def test_a_resumed_run_whose_compiled_part_fell_back_goes_on_uncompiled(monkeypatch):
+    monkeypatch.setattr(levers, "compile_missing", lambda device: None)
+    note = f"torch.compile's kernels gave non-finite logits on compiled batch 3: {levers.RAN_UNCOMPILED}"
+    resumed = levers.resolve_levers(short_config(compile_model=True), notes=[note])
+    assert resumed.compiled is False and resumed.notes == [note]
+    assert levers.resolve_levers(short_config(compile_model=True)).compiled is True
 
 
 @pytest.mark.slow
@@ -144,8 +159,8 @@ def test_compiled_runs_under_both_kernel_sets_share_a_cache_and_train_as_the_pla
     machine's own kernels (AVX-512 with BF16 where it has them, else float32 with a note), each a process of its own
     (torch reads ATEN_CPU_CAPABILITY at start) and both with one torch.compile cache, as on a machine that has run
     both: the compiled model's losses follow the plain model's, with a short last batch in every epoch. Without the
-    vector width among the compile's options, the second run reused the first one's graph and crashed ("malloc():
-    unaligned tcache chunk detected"), and AVX2 after AVX-512 gave NaN."""
+    vector width among the compile's options, the second run would reuse the first one's graph, generated for the
+    other width, and write past its buffers."""
     if not any(shutil.which(name) for name in levers.C_COMPILERS):
         pytest.skip("no C++ compiler")
     cache = {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}

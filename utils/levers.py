@@ -81,7 +81,9 @@ def resolve_levers(config, notes=()):
             levers.precision = "bfloat16"
     if config.compile_model:
         missing = compile_missing(device)
-        if missing:
+        if any(note.endswith(RAN_UNCOMPILED) for note in levers.notes):
+            pass  # a resumed run whose earlier part fell back while training goes on as it did: uncompiled
+        elif missing:
             levers.fall_back(f"{missing}: training the model uncompiled")
         else:
             levers.compiled = True
@@ -94,13 +96,15 @@ VECTOR_BITS = {"AVX2": 256, "AVX512": 512}  # the CPU kernels' vector width (bit
 def compile_options(model):
     """torch.compile's inductor options for `model`: on the CPU, the vector width of the kernels this process runs
     (ATen's capability, which ATEN_CPU_CAPABILITY sets). Being an option, the width is part of the key under which
-    torch caches compiled graphs. torch 2.14's cache does not key a graph on the width it was generated for: a graph
-    generated under AVX2 and rebuilt with AVX-512 kernels writes past its buffers ("malloc(): unaligned tcache chunk
-    detected"), and one generated under AVX-512 and rebuilt with AVX2 kernels gives NaN (tests/test_levers.py)."""
+    torch caches compiled graphs, which torch 2.14 does not otherwise key on the width: a graph generated for one
+    width and rebuilt for the other writes past its buffers (a crash, or NaN; tests/test_levers.py)."""
     if next(model.parameters()).device.type != "cpu":
         return {}
     bits = VECTOR_BITS.get(torch.backends.cpu.get_cpu_capability())
     return {"cpp.simdlen": bits} if bits else {}
+
+
+RAN_UNCOMPILED = "training the model uncompiled from there"  # the note's end where a compiled run fell back
 
 
 class CompiledForward:
@@ -127,26 +131,31 @@ class CompiledForward:
     def __call__(self, images):
         if self.levers.compiled and images.shape[0] == self.batch_size:
             self.batches += 1
-            with torch.no_grad():
-                for saved, buffer in zip(self.saved, self.buffers):  # kept, to put back should the batch fail
-                    saved.copy_(buffer)
+            self._copy(self.buffers, self.saved)  # kept, to put back should the batch fail
             try:
                 logits = self.compiled(images)
             except Exception as error:  # a missing or broken toolchain surfaces only here, as many kinds of error
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                self.levers.compiled = False
-                self.levers.fall_back(f"compiling failed ({type(error).__name__}: {first_line[:160]}): "
-                                      "training the model uncompiled")
+                self._fall_back(f"compiling failed ({type(error).__name__}: {first_line[:160]}): "
+                                f"{RAN_UNCOMPILED}")
             else:
                 if not self.checked or bool(torch.isfinite(logits).all()):
                     return logits
-                with torch.no_grad():
-                    for saved, buffer in zip(self.saved, self.buffers):
-                        buffer.copy_(saved)
-                self.levers.compiled = False
-                self.levers.fall_back(f"torch.compile's kernels gave non-finite logits on compiled batch "
-                                      f"{self.batches}: training the model uncompiled from there")
+                self._fall_back(f"torch.compile's kernels gave non-finite logits on compiled batch {self.batches}: "
+                                f"{RAN_UNCOMPILED}")
         return self.model(images)
+
+    def _fall_back(self, note):
+        """The model's own forward from this batch on, from the buffers as they were before it."""
+        self._copy(self.saved, self.buffers)
+        self.levers.compiled = False
+        self.levers.fall_back(note)
+
+    @staticmethod
+    @torch.no_grad()
+    def _copy(sources, targets):
+        for source, target in zip(sources, targets):
+            target.copy_(source)
 
     def release(self):
         """Nothing to give back: the model itself is unchanged."""

@@ -98,9 +98,9 @@ MORE_EPOCHS_07 = {
     f"pool-batch-192-lr-0.2-{epochs}-epochs": (f"05's max-pool, batch 192, peak LR 0.2, {epochs} epochs",
                                                {**POOL_192_LR_02, "epochs": epochs}) for epochs in (10, 12)}
 
-# 07's recipe (05's max-pool model, batch 192, peak LR 0.2, 12 epochs) with its speed levers: torch.compile and
+# 07's former recipe (05's max-pool model, batch 192, peak LR 0.2, 12 epochs) with the speed levers: torch.compile and
 # bfloat16 autocast (on a CPU with AVX-512 BF16; elsewhere float32, with a note), each measured about 10 to 20 % off
-# an epoch, and the time they save spent on fewer epochs or a larger batch. The recipe itself
+# an epoch, and the time they save spent on fewer epochs or a larger batch. That recipe itself
 # (pool-batch-192-lr-0.2-12-epochs) runs beside them, on the same seeds and kernels.
 RECIPE_07_CHANGES = {**POOL_192_LR_02, "epochs": 12}
 LEVERS = {"compile_model": True, "precision": "bfloat16"}
