@@ -27,7 +27,8 @@ MERGED = {
     "05_garam_masala": _RECIPE_05,
     "06_smallest": {**_BASE_06, **_CHANGES_06,
                     "model_args": {"blocks": ((4, 8), (11, 11, 11, 11)), "deskew": True}},
-    "07_speedrun": {**_FIRST_07, "epochs": 12, "batch_size": 192, "lr": 0.2, "eval_last_epochs": 3},
+    "07_speedrun": {**_FIRST_07, "epochs": 10, "batch_size": 192, "lr": 0.2, "eval_last_epochs": 3,
+                    "precision": "bfloat16", "compile_model": True},
     "08_taught": {**_BASE_06, **_CHANGES_06, "model_args": {"blocks": ((4, 8), (11, 11, 11, 11)), "deskew": True},
                   "teacher": "results/05_garam_masala.pt", "teacher_model": "garam_masala", "distill_weight": 0.2},
 }

@@ -1,8 +1,5 @@
 """Integration: real training on the full real MNIST, on the CPU."""
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +10,6 @@ from utils.data import load_mnist
 from utils.engine import build_model, fit
 from utils.lab import series
 from utils.metrics import EPOCH_LIMIT, PARAM_LIMIT
-from utils.project import ROOT
 from utils.results import records_in, single_path
 
 
@@ -42,12 +38,14 @@ def published_run(stem):
 
 
 @pytest.mark.slow
-def test_the_speedrun_in_full_reaches_the_target_and_repeats_the_published_numbers(mnist_dir, monkeypatch):
-    """The speedrun (07), full schedule, through the runner under the published run's kernels and threads: >= 99.40 %
-    in each of the last 3 epochs with < 8,000 parameters, and every per-epoch number of the published run to the
-    digit: the training loop's code can change, its numbers cannot. Its recipe takes bfloat16 where the machine has
-    AVX-512 BF16, so it was published with the machine's own kernels: the test needs the same."""
-    published = published_run("07_speedrun")
+@pytest.mark.parametrize("stem", ["05_garam_masala", "07_speedrun"])
+def test_a_full_run_reaches_the_target_and_repeats_the_published_numbers(stem, mnist_dir, monkeypatch):
+    """The headline notebook (05) and the speedrun (07), full schedule, through the runner under the published run's
+    kernels and threads: >= 99.40 % in each of the last 3 epochs with < 8,000 parameters, and every per-epoch number
+    of the published run to the digit: the training loop's code can change, its numbers cannot. 07's recipe takes
+    bfloat16 where the machine has AVX-512 BF16, so it was published with the machine's own kernels, 05 with the AVX2
+    ones: each needs the same again."""
+    published = published_run(stem)
     kernels = torch.backends.cpu.get_cpu_capability()  # this process's, which the notebook's kernel inherits
     if published["cpu_capability"] == "AVX2":
         kernels = "AVX2"
@@ -61,7 +59,7 @@ def test_the_speedrun_in_full_reaches_the_target_and_repeats_the_published_numbe
     if lacking:
         pytest.skip(f"published with levers this machine lacks: {'; '.join(lacking)}")
     monkeypatch.setenv("OMP_NUM_THREADS", str(published["threads"]))  # the notebook's kernel inherits it
-    (outcome,) = series.run_series(["07_speedrun"], publish=False, log=print)
+    (outcome,) = series.run_series([stem], publish=False, log=print)
     assert not outcome.error, outcome.error
     record = outcome.record
     assert not record["smoke"] and record["epochs"] <= EPOCH_LIMIT and record["params"] < PARAM_LIMIT
@@ -72,36 +70,3 @@ def test_the_speedrun_in_full_reaches_the_target_and_repeats_the_published_numbe
                               if record[key] != published[key]))
     for name in REPEATED:
         assert record[name] == published[name], f"{name}: {record[name]} here, {published[name]} published"
-
-
-FIRST_EPOCHS = """
-import json, torch
-from utils import levers
-from utils.config import RunConfig
-from utils.data import load_mnist
-from utils.engine import build_model, fit
-config = RunConfig(**{{**json.loads({config!r}), "data_dir": {data!r}, "device": "cpu"}})
-history = fit(build_model(config), load_mnist(config.data_dir, "cpu"), config, stop_after_epoch={epochs},
-              measure_train=True, progress="none")
-print(json.dumps({{"capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-                  **{{name: getattr(history, name) for name in {names!r}}}}}))
-"""
-
-
-@pytest.mark.slow
-def test_the_headline_runs_first_epochs_repeat_the_published_numbers(mnist_dir):
-    """The headline notebook's (05) published seed, its full schedule stopped after 2 of 15 epochs, under the
-    published run's kernels and threads: every per-epoch number so far is the published run's, to the digit."""
-    published = published_run("05_garam_masala")
-    epochs = 2
-    script = FIRST_EPOCHS.format(config=json.dumps(published["config"]), data=str(mnist_dir), epochs=epochs,
-                                 names=REPEATED)
-    env = {**os.environ, **AVX2, "OMP_NUM_THREADS": str(published["threads"]), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    run = json.loads(done.stdout.strip().splitlines()[-1])
-    if (run["capability"], run["threads"]) != (published["cpu_capability"], published["threads"]):
-        pytest.skip(f"{run['capability']} kernels, {run['threads']} threads here; published with "
-                    f"{published['cpu_capability']}, {published['threads']}")
-    for name in REPEATED:
-        assert run[name] == published[name][:epochs], f"{name}: {run[name]} here, {published[name]} published"
