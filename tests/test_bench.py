@@ -66,3 +66,22 @@ def test_the_speedrun_needs_three_pairs_and_measures_both_recipes_alternately(mo
                                                        ("05_garam_masala", 6), ("07_speedrun", 6)]
     assert {stem: epochs for stem, _, epochs in ran} == {"05_garam_masala": 15, "07_speedrun": RECIPE_07["epochs"]}
     assert speedrun.ratio(records) == 0.35
+
+
+def test_the_bench_file_keeps_one_measurement_per_machine_and_kernels(tmp_path):
+    from utils.lab.store import replace_bench
+    from utils.results import bench_path, records_in
+
+    def measurement(capability, seconds_07):
+        return [dict(bench_record(stem, seed, 100.0 if stem == "05_garam_masala" else seconds_07),
+                     cpu_capability=capability) for seed in range(3) for stem in speedrun.PAIR]
+
+    replace_bench("07_speedrun", measurement("AVX2", 60.0), results_dir=tmp_path)
+    replace_bench("07_speedrun", measurement("AVX512", 48.0), results_dir=tmp_path)
+    replace_bench("07_speedrun", measurement("AVX512", 45.0), results_dir=tmp_path)  # its own kernels' again
+    stored = records_in(bench_path("07_speedrun", tmp_path))
+    assert sorted({(r["cpu_capability"], r["fit_seconds"]) for r in stored if r["notebook"] == "07_speedrun"}) == [
+        ("AVX2", 60.0), ("AVX512", 45.0)]
+    table = speedrun.speedrun_table(stored)
+    assert "**Ratio 0.600** (median over 3 pairs; cpu AVX2 ×2" in table
+    assert "**Ratio 0.450** (median over 3 pairs; cpu AVX512 ×2" in table

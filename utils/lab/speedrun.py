@@ -5,8 +5,9 @@ trained side by side see the same machine state, and their ratio carries over. `
 07's on the same seeds, one pair per seed, the order swapped every pair (05 first, then 07 first, ...) so that
 neither always meets a cold or a warm machine; each pair gives 07's fit() seconds over 05's, and the figure is the
 median over pairs. Every run is a whole run of its recipe (both also judged by the target rule); its record
-(kind 'bench') joins results/07_speedrun.bench.json, which holds one command's pairs: `python -m utils.lab.bench
---speedrun` replaces it when it has measured them all.
+(kind 'bench') joins results/07_speedrun.bench.json, which holds one command's pairs for each machine and kernels
+(the AVX2 settings, the machine's own kernels, a GPU): `python -m utils.lab.bench --speedrun` replaces those of its
+own kernels when it has measured them all.
 
 Standard library only at import: results/README.md's table reads the ratio from the store without torch.
 """
@@ -41,11 +42,18 @@ def ratio(records):
 
 
 def speedrun_table(records):
-    """results/README.md's speedrun section: one row per pair, then the ratio, the machine and the command."""
-    pairs = pairs_of(records)
-    if not pairs:
-        return "_No speedrun measurement yet: `python -m utils.lab.bench --speedrun`._"
-    first = records[0]
+    """results/README.md's speedrun section: for each machine and kernels the bench measured on, one row per pair,
+    then the ratio, the machine and the command."""
+    measurements = {}
+    for record in records:
+        measurements.setdefault(machine_short(record), []).append(record)
+    tables = [measurement_table(measured) for measured in measurements.values() if pairs_of(measured)]
+    return "\n\n".join(tables) or "_No speedrun measurement yet: `python -m utils.lab.bench --speedrun`._"
+
+
+def measurement_table(records):
+    """One command's pairs, on one machine and kernels, as a table and its ratio."""
+    pairs, first = pairs_of(records), records[0]
     rows = ["| seed | 05's recipe: fit() s | min of last 3 | 07's recipe: fit() s | min of last 3 | 07 / 05 |",
             "|---:|---:|---:|---:|---:|---:|"]
     for seed, runs in pairs.items():

@@ -9,6 +9,7 @@ Standard library only: the runner and the README tools write the store without t
 from utils.experiment import same_experiment
 from utils.lab.cli import current_command
 from utils.files import atomic_copy, update_json, write_json
+from utils.provenance import machine_short
 from utils.results import (bench_path, device_kind, model_path, seeds_path, single_path, validation_model_path,
                            validation_path)
 
@@ -67,8 +68,12 @@ def add_seed_record(stem, record, log, results_dir=None):
 
 
 def replace_bench(stem, records, results_dir=None):
-    """Make `records` (one command's measurement, whole) the contents of results/<stem>.bench.json."""
-    write_json(list(records), bench_path(stem, results_dir))
+    """Make `records` (one command's measurement, whole) results/<stem>.bench.json's measurement on their machine
+    and kernels (utils.provenance.machine_short: 'cpu AVX2 ×2', 'cpu AVX512 ×2' or the GPU). The file keeps one
+    measurement for each, so the ratio under the AVX2 settings and on the machine's own kernels stand side by side."""
+    measured = {machine_short(record) for record in records}
+    update_json(bench_path(stem, results_dir),
+                lambda stored: [r for r in stored if machine_short(r) not in measured] + list(records), default=[])
 
 
 def publish_single(stem, record, model_file, results_dir=None):
