@@ -152,6 +152,14 @@ VARIANTS_06 = {
     # the best public net under 4,000 parameters, over seeds (#48)
     "anchor": ("the anchor as published, over seeds: adilsammar/woolly-of-cv's 3,762 net and recipe", ANCHOR_RECIPE),
     "anchor-06-training": ("the anchor's net with 06's training (SiLU, deskewed: 3,762)", ANCHOR_06_TRAINING),
+    # the anchor's layout cut under 3,600 with 06's training: the first two of 06's search (utils/lab/candidates.py,
+    # ranked by the worst seed on the validation split), judged on the test set
+    "recipe-06-anchor-cut-two-convs": (
+        "06's 3,948 recipe on the anchor's layout with two wider convs per resolution: 6-6 | 10-10 | 9-9, padded, "
+        "deskewed (3,547)", {**RECIPE_CHANGES_06, **layout(((6, 6), (10, 10), (9, 9)), padding=1, deskew=True)}),
+    "recipe-06-anchor-cut-7-wide": (
+        "06's 3,948 recipe on the anchor's layout 7 wide at 7x7: 4-4-4 | 8-8-8 | 7-7-7, padded, deskewed (3,334)",
+        {**RECIPE_CHANGES_06, **layout(((4, 4, 4), (8, 8, 8), (7, 7, 7)), padding=1, deskew=True)}),
 }
 
 # 05's ablation: its recipe, and the recipe with one ingredient left out at a time. The weight average and its
