@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from utils.augment import check_augment
-from utils.experiment import differences, experiment_of
 from utils.levers import PRECISIONS
 from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import ALIASES, MODELS, canonical_name
@@ -202,7 +200,9 @@ class RunConfig:
         if not isinstance(self.device, str):
             bad("device", "'auto', 'cpu', 'cuda' or 'cuda:N'")
         try:
-            self.augment = check_augment(self.augment)
+            if self.augment != {}:  # utils.augment is loaded by the configs that augment
+                from utils.augment import check_augment
+                self.augment = check_augment(self.augment)
         except (ValueError, TypeError) as error:
             raise ConfigError("augment", self.augment, error) from None
         self.resolved_device  # raises for a device this machine lacks
@@ -242,9 +242,11 @@ class RunConfig:
         """What this run trains, as JSON data: every field (defaults included) but where it runs.
 
         Two runs with equal experiments produce the same numbers (on the same machine and thread count)."""
+        from utils.experiment import experiment_of  # loaded where runs are compared: a resume, the judge, the lab
         return experiment_of(self.to_dict())
 
     def differences(self, config):
         """'field: ours here, theirs there' for each experiment field where `config` (a config dict, as a record or
         checkpoint keeps it) differs from this one (utils.experiment.differences)."""
+        from utils.experiment import differences
         return differences(self.to_dict(), config)

@@ -35,7 +35,6 @@ from utils.project import HEADLESS_ENV, ROOT, RUNS_DIR
 from utils.provenance import machine, machine_short
 from utils.recipes import with_rules
 from utils.report import metrics_record
-from utils.results import ablation_path, is_current, records_in, seeds_path, single_path
 
 JUDGE_FOLDER = "judge"  # under runs/ (or the notebook's checkpoint_dir): one kept record per trained run
 FIXED = ("seed", "smoke", "split", *WHERE_FIELDS)  # the judge picks the seeds; both sides share data and device
@@ -79,6 +78,7 @@ def published_runs(notebook, config, params, results_dir=None):
     """The records in results/ (the notebook's published run, seeds file and ablation) that are runs of `config`
     with `params` parameters on its kind of device, first those this machine repeats to the digit (the same GPU; on
     a CPU the same capability and thread count)."""
+    from utils.results import ablation_path, is_current, records_in, seeds_path, single_path  # read by a judgement
     here, device = machine(config.resolved_device), config.resolved_device.type
     paths = (single_path(notebook, results_dir), seeds_path(notebook, results_dir=results_dir),
              ablation_path(notebook, results_dir))

@@ -18,7 +18,6 @@ from utils.metrics import (EPOCH_LIMIT, PARAM_LIMIT, TARGET_ACCURACY, TARGET_LAS
 from utils.models import build
 from utils.project import METRICS_FILE, MODEL_FILE
 from utils.provenance import machine, provenance
-from utils.results import records_in, seeds_path
 
 RECORD_FORMAT = 2  # 1: the records of before this format, some per kind of run (none is left in results/)
 KINDS = ("notebook", "sweep", "ablation", "search", "bench", "teacher", "judge")  # what asked for the run
@@ -84,6 +83,7 @@ def result_text(record, goal_bar=False, goal_params=PARAM_LIMIT, results_dir=Non
 def goal_text(notebook, param_limit=PARAM_LIMIT, results_dir=None):
     """A notebook's goal judged: the bar for a small net (utils.metrics.small_net_bar) over its recipe's published
     seeds, results/<notebook>.seeds.json, whatever this run's knobs."""
+    from utils.results import records_in, seeds_path  # loaded by the notebooks that judge a goal (06, 08)
     path = seeds_path(notebook, results_dir=results_dir)
     bar = small_net_bar(records_in(path), param_limit)
     return (f"the notebook's goal ({bar['rule']}), over the recipe's published seeds ({path.parent.name}/{path.name}):"
