@@ -183,17 +183,18 @@ def test_every_notebook_imports_each_name_from_the_module_that_defines_it():
     assert elsewhere == {}
 
 
-# what notebook 01's imports may load: the textbook a learner reads to follow the first notebook (19 modules and
-# 2,884 lines when this was set). A new module on 01's path, or a few hundred lines more, has to be a choice.
-FIRST_NOTEBOOK_MODULES, FIRST_NOTEBOOK_LINES = 19, 3000
-# what 01's run never executes: a teacher, copies at test time, augmentation, the published records, the lab
-NOT_ON_THE_FIRST_PATH = {"utils.distill", "utils.tta", "utils.augment", "utils.results", "utils.tables", "utils.lab"}
+# what notebook 01's imports may load: the textbook a learner reads to follow the first notebook (20 modules and
+# 3,019 lines when this was set). A new module on 01's path, or a few hundred lines more, has to be a choice.
+FIRST_NOTEBOOK_MODULES, FIRST_NOTEBOOK_LINES = 20, 3150
+# what 01's run never executes: a teacher, copies at test time, the published records, the lab. (utils.augment
+# stays: a config without augmentation holds check_augment's full options, as every published record does.)
+NOT_ON_THE_FIRST_PATH = {"utils.distill", "utils.tta", "utils.results", "utils.tables", "utils.lab"}
 
 
 def test_the_first_notebooks_imports_load_a_small_textbook():
     """In a fresh interpreter, notebook 01's imports load at most FIRST_NOTEBOOK_MODULES modules of utils (the
     package included) with FIRST_NOTEBOOK_LINES lines in all: the lab, the optional features (a teacher, copies at
-    test time, augmentation), the published records and the lab-only tables stay unloaded."""
+    test time), the published records and the lab-only tables stay unloaded."""
     code = "\n".join(notebook_import_lines("01_baseline") + [
         "import sys",
         "loaded = sorted(m for m in sys.modules if m == 'utils' or m.startswith('utils.'))",

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from utils.augment import check_augment
 from utils.levers import PRECISIONS
 from utils.metrics import TARGET_LAST_EPOCHS
 from utils.models import ALIASES, MODELS, canonical_name
@@ -200,9 +201,7 @@ class RunConfig:
         if not isinstance(self.device, str):
             bad("device", "'auto', 'cpu', 'cuda' or 'cuda:N'")
         try:
-            if self.augment != {}:  # utils.augment is loaded by the configs that augment
-                from utils.augment import check_augment
-                self.augment = check_augment(self.augment)
+            self.augment = check_augment(self.augment)
         except (ValueError, TypeError) as error:
             raise ConfigError("augment", self.augment, error) from None
         self.resolved_device  # raises for a device this machine lacks

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from utils.augment import (adjust_photometric, check_augment, draw_affine, draw_elastic, draw_photometric,
+                           is_identity, warp)
 from utils.mnist import load_raw
 
 MNIST_MEAN = 0.1307
@@ -41,9 +43,7 @@ class MnistData:
     load_seconds: float = None  # what load_mnist took: verify, parse, normalise, move to the device
 
     def __post_init__(self):
-        if self.augment != {}:  # utils.augment is loaded by the data that augments
-            from utils.augment import check_augment
-            self.augment = check_augment(self.augment)
+        self.augment = check_augment(self.augment)
 
     @property
     def device(self):
@@ -59,12 +59,10 @@ class MnistData:
         count = len(self.train_labels)
         order = torch.randperm(count, generator=generator).to(self.device)
         theta = photometric = None
-        if augment and self.augment:  # utils.augment is loaded by the data that augments
-            from utils.augment import adjust_photometric, draw_affine, draw_elastic, draw_photometric, is_identity, warp
-            if not is_identity(self.augment):
-                theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
-                photometric = draw_photometric(count, self.augment, generator)
-                photometric = photometric and [factors.to(self.device) for factors in photometric]
+        if augment and not is_identity(self.augment):
+            theta = draw_affine(count, self.augment, generator).to(self.device)  # one transfer per epoch
+            photometric = draw_photometric(count, self.augment, generator)
+            photometric = photometric and [factors.to(self.device) for factors in photometric]
         for start in range(0, count, batch_size):
             index = order[start:start + batch_size]
             images = self.train_images[index]
